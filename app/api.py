@@ -1,0 +1,173 @@
+"""FastAPI app: thin routes over :class:`~app.engine.Engine`; errors as JSON with codes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app.engine import Engine
+from app.schemas import ErrorOut, HealthOut, SearchOut
+from ingest.versions import NoIndexError
+from kg.store import UnknownEntity
+from ranker.fusion import make_ranker
+from search.filters import Filters, UnknownFilter
+from search.service import InvalidQuery
+
+__all__ = ["create_app"]
+
+SEARCH_PARAMS = frozenset(
+    {"q", "k", "offset", "ranker", "filter", "price_min", "price_max", "rating_min", "rating_max"}
+)
+
+
+def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    body = ErrorOut.model_validate({"error": {"code": code, "message": message, "field": field}})
+    return JSONResponse(status_code=status, content=body.model_dump())
+
+
+class BadParameter(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def parse_filters(values: list[str], **ranges: float | None) -> Filters:
+    """``filter=brand:Oakhaven``, ``filter=color:blue``: field, colon, value; repeatable."""
+    grouped: dict[str, set[str]] = {}
+    for raw in values:
+        field, sep, value = raw.partition(":")
+        if not sep or not field.strip() or not value.strip():
+            raise BadParameter("filter", f"filter {raw!r} is not field:value (e.g. brand:Oakhaven)")
+        grouped.setdefault(field.strip().lower(), set()).add(value.strip())
+    structural = {
+        k: frozenset(grouped.pop(k, set())) for k in ("brand", "category", "product_class")
+    }
+    try:
+        return Filters(
+            brand=structural["brand"],
+            category=structural["category"],
+            product_class=structural["product_class"],
+            attributes={k: frozenset(v) for k, v in grouped.items()},
+            **ranges,
+        )
+    except ValueError as exc:
+        raise BadParameter("filter", str(exc)) from None
+
+
+def create_app(engine: Engine) -> FastAPI:
+    app = FastAPI(
+        title="kgsearch",
+        summary="Knowledge-graph-centric product search",
+        version="0.1.0",
+        responses={400: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+    )
+    app.state.engine = engine
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        field = str(first["loc"][-1]) if first.get("loc") else None
+        return _error(422, "invalid_parameter", f"{field}: {first['msg']}", field)
+
+    @app.exception_handler(InvalidQuery)
+    async def _bad_query(_: Request, exc: InvalidQuery) -> JSONResponse:
+        return _error(400, exc.code, str(exc), exc.field)
+
+    @app.exception_handler(BadParameter)
+    async def _bad_param(_: Request, exc: BadParameter) -> JSONResponse:
+        return _error(400, "invalid_parameter", str(exc), exc.field)
+
+    @app.exception_handler(UnknownFilter)
+    async def _bad_filter(_: Request, exc: UnknownFilter) -> JSONResponse:
+        return _error(400, exc.code, str(exc), "filter")
+
+    @app.exception_handler(NoIndexError)
+    async def _no_index(_: Request, exc: NoIndexError) -> JSONResponse:
+        return _error(503, exc.code, str(exc))
+
+    @app.exception_handler(UnknownEntity)
+    async def _unknown(_: Request, exc: UnknownEntity) -> JSONResponse:
+        return _error(404, exc.code, str(exc), "product_id")
+
+    @app.get("/health", response_model=HealthOut)
+    def health(engine: EngineDep) -> Any:
+        try:
+            _, manifest = engine.service()
+        except NoIndexError as exc:
+            return _error(503, exc.code, str(exc))
+        return HealthOut(
+            status="ok",
+            index_version=manifest.version,
+            products=manifest.products,
+            graph_revision=engine.graph.revision,
+        )
+
+    @app.get("/search", response_model=SearchOut)
+    def search(
+        request: Request,
+        engine: EngineDep,
+        q: Annotated[str, Query(description="The shopper's query.", max_length=10_000)],
+        k: Annotated[int, Query(ge=1, le=1000, description="Hits per page.")] = 10,
+        offset: Annotated[int, Query(ge=0, le=10_000, description="Hits to skip.")] = 0,
+        ranker: Annotated[str | None, Query(description="bm25, dense, rrf or linear.")] = None,
+        filter: Annotated[
+            list[str], Query(description="field:value, repeatable (brand, category, color...).")
+        ] = [],  # noqa: B006 - FastAPI copies defaults per request
+        price_min: Annotated[float | None, Query(ge=0)] = None,
+        price_max: Annotated[float | None, Query(ge=0)] = None,
+        rating_min: Annotated[float | None, Query(ge=0, le=5)] = None,
+        rating_max: Annotated[float | None, Query(ge=0, le=5)] = None,
+    ) -> Any:
+        unknown = sorted(set(request.query_params) - SEARCH_PARAMS)
+        if unknown:
+            raise BadParameter(
+                unknown[0], f"unknown parameter {unknown[0]!r}; allowed: {sorted(SEARCH_PARAMS)}"
+            )
+        service, manifest = engine.service()
+        chosen = None
+        if ranker is not None:
+            try:
+                chosen = make_ranker(ranker, manifest.rankers.get(ranker, {}))
+            except ValueError as exc:
+                raise BadParameter("ranker", str(exc)) from None
+        filters = parse_filters(
+            filter,
+            price_min=price_min,
+            price_max=price_max,
+            rating_min=rating_min,
+            rating_max=rating_max,
+        )
+        result = service.search(q, k=k, offset=offset, filters=filters or None, ranker=chosen)
+        return SearchOut.of(result, index_version=manifest.version)
+
+    @app.get("/products/{product_id}")
+    def product(product_id: str, engine: EngineDep) -> Any:
+        service, _ = engine.service()
+        doc = service.documents.get(product_id)
+        if doc is None:
+            raise UnknownEntity(f"product:{product_id}")
+        return {
+            "product_id": doc.product_id,
+            "name": doc.name,
+            "brand": doc.brand,
+            "product_class": doc.product_class,
+            "category_path": list(doc.category_path),
+            "attributes": dict(doc.attributes),
+            "description": doc.description,
+            "price": doc.price,
+            "average_rating": doc.average_rating,
+            "rating_count": doc.rating_count,
+        }
+
+    return app

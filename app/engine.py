@@ -1,0 +1,177 @@
+"""The composition root: builds the graph store, encoder, index versions and search
+service from :class:`Settings`, and offers the operations the CLI and API expose."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.settings import Settings
+from ingest.catalog import catalogue_batch
+from ingest.formats import CatalogueError, RowError, read_products
+from ingest.judgments import load_judgments, select_split
+from ingest.reindex import IndexConfig, Progress, collect_runs, open_version, reindex
+from ingest.versions import IndexVersions, Manifest
+from kg.sqlite_store import SQLiteGraphStore
+from kg.store import GraphStore
+from ranker.evaluation import JudgedQuery, SystemScores, evaluate
+from ranker.fusion import RANKERS, Ranker, make_ranker
+from search.analysis import Analyzer
+from search.encoder import Encoder, MiniLMEncoder
+from search.service import SearchService
+
+__all__ = ["Engine", "ImportReport"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    source: str
+    imported: int
+    skipped: tuple[RowError, ...]
+    graph_revision: int
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    return None
+
+
+class Engine:
+    """One per process; safe to share between request threads."""
+
+    def __init__(self, settings: Settings, *, encoder: Encoder | None = None) -> None:
+        self.settings = settings
+        self.home = settings.data_dir
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.encoder: Encoder = encoder or MiniLMEncoder(device=settings.device)
+        self.analyzer = Analyzer()
+        self.versions = IndexVersions(root=self.home / "index")
+        self._graph: GraphStore | None = None
+        self._lock = threading.Lock()
+        self._loaded: tuple[tuple[int, int] | None, SearchService, Manifest] | None = None
+
+    # -- parts ------------------------------------------------------------------------------
+
+    @property
+    def graph(self) -> GraphStore:
+        if self._graph is None:
+            self._graph = SQLiteGraphStore(path=self.home / "graph.sqlite")
+        return self._graph
+
+    @property
+    def catalogue_dir(self) -> Path:
+        return self.home / "catalogue"
+
+    def service(self) -> tuple[SearchService, Manifest]:
+        """The live index version's service, reopened when the live pointer moves."""
+        stamp = self.versions.pointer_stamp()
+        loaded = self._loaded
+        if loaded is not None and loaded[0] == stamp:
+            return loaded[1], loaded[2]
+        with self._lock:
+            if self._loaded is None or self._loaded[0] != stamp:
+                service, manifest = open_version(
+                    self.versions.live_path(),
+                    encoder=self.encoder,
+                    analyzer=self.analyzer,
+                    ranker=self.settings.ranker,
+                )
+                self._loaded = (stamp, service, manifest)
+                log.info("serving index %s (%d products)", manifest.version, manifest.products)
+            return self._loaded[1], self._loaded[2]
+
+    # -- operations -------------------------------------------------------------------------
+
+    def import_catalogue(self, path: Path, *, skip_invalid: bool = False) -> ImportReport:
+        """Validate every row, then write all valid products in one atomic batch."""
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist")
+        result = read_products(path)
+        if result.errors and not skip_invalid:
+            raise CatalogueError(str(path), result.errors)
+        if not result.records:
+            raise CatalogueError(str(path), [RowError(0, "file", "no valid product rows")])
+        revision = self.graph.write(catalogue_batch(result.records), actor=f"import:{path.name}")
+        return ImportReport(str(path), len(result.records), result.errors, revision)
+
+    def judged(self, queries: Path | None = None, labels: Path | None = None) -> list[JudgedQuery]:
+        queries = queries or self.catalogue_dir / "query.csv"
+        labels = labels or self.catalogue_dir / "label.csv"
+        if not queries.exists() or not labels.exists():
+            return []
+        return load_judgments(queries, labels)
+
+    def reindex(self, *, progress: Progress = _quiet) -> Manifest:
+        config = IndexConfig(
+            recall_k=self.settings.recall_k, keep_versions=self.settings.keep_versions
+        )
+        return reindex(
+            graph=self.graph,
+            versions=self.versions,
+            encoder=self.encoder,
+            analyzer=self.analyzer,
+            judged=self.judged(),
+            config=config,
+            progress=progress,
+        )
+
+    def rollback(self) -> str:
+        with self.versions.locked():
+            return self.versions.rollback()
+
+    def rankers(self) -> dict[str, Ranker]:
+        _, manifest = self.service()
+        return {name: make_ranker(name, manifest.rankers.get(name, {})) for name in RANKERS}
+
+    def evaluate(
+        self,
+        *,
+        split: str = "test",
+        queries: Path | None = None,
+        labels: Path | None = None,
+        progress: Progress = _quiet,
+    ) -> tuple[int, dict[str, SystemScores]]:
+        judged = self.judged(queries, labels)
+        if not judged:
+            raise FileNotFoundError(
+                f"no judgments: pass --queries and --labels, or run `kgsearch demo` "
+                f"(it writes {self.catalogue_dir}/query.csv and label.csv)"
+            )
+        chosen = select_split(judged, split)
+        service, _ = self.service()
+        runs = collect_runs(service, chosen, progress)
+        return len(chosen), evaluate(runs, self.rankers())
+
+    def status(self) -> dict[str, Any]:
+        live = self.versions.live()
+        return {
+            "home": str(self.home),
+            "live_index": live,
+            "versions": self.versions.names(),
+            "graph_revision": self.graph.revision,
+        }
+
+    def close(self) -> None:
+        if self._graph is not None:
+            self._graph.close()
+            self._graph = None
+
+    def wipe(self) -> None:
+        """Delete the graph, every index version and the generated catalogue under home."""
+        self.close()
+        self._loaded = None
+        for name in ("graph.sqlite", "graph.sqlite-wal", "graph.sqlite-shm"):
+            (self.home / name).unlink(missing_ok=True)
+        shutil.rmtree(self.home / "index", ignore_errors=True)
+        shutil.rmtree(self.catalogue_dir, ignore_errors=True)
+        self.versions = IndexVersions(root=self.home / "index")
+
+
+def ranker_names() -> Sequence[str]:
+    return sorted(RANKERS)

@@ -1,0 +1,94 @@
+"""JSON shapes of the API and of ``kgsearch search --json`` (one source for both)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from search.service import Hit, SearchResult
+
+
+class HitOut(BaseModel):
+    product_id: str
+    rank: int
+    score: float
+    name: str
+    brand: str | None
+    product_class: str
+    category_path: list[str]
+    price: float | None
+    average_rating: float | None
+    signals: dict[str, float]
+    contributions: dict[str, float]
+
+    @classmethod
+    def of(cls, hit: Hit) -> HitOut:
+        return cls(
+            product_id=hit.product_id,
+            rank=hit.rank,
+            score=round(hit.score, 6),
+            name=hit.name,
+            brand=hit.brand,
+            product_class=hit.product_class,
+            category_path=list(hit.category_path),
+            price=hit.price,
+            average_rating=hit.average_rating,
+            signals={k: round(v, 6) for k, v in hit.signals.items()},
+            contributions={k: round(v, 6) for k, v in hit.contributions.items()},
+        )
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int
+
+
+class SearchOut(BaseModel):
+    query: str
+    tokens: list[str]
+    index_version: str
+    ranker: str
+    total: int
+    offset: int
+    k: int
+    took_ms: float
+    degraded: bool
+    notes: list[str]
+    facets: dict[str, list[FacetValue]]
+    hits: list[HitOut]
+
+    @classmethod
+    def of(cls, result: SearchResult, *, index_version: str) -> SearchOut:
+        return cls(
+            query=result.query,
+            tokens=list(result.tokens),
+            index_version=index_version,
+            ranker=result.ranker,
+            total=result.total,
+            offset=result.offset,
+            k=result.k,
+            took_ms=round(result.took_ms, 3),
+            degraded=result.degraded,
+            notes=list(result.notes),
+            facets={
+                name: [FacetValue(value=v, count=c) for v, c in values]
+                for name, values in result.facets.items()
+            },
+            hits=[HitOut.of(h) for h in result.hits],
+        )
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class HealthOut(BaseModel):
+    status: str
+    index_version: str | None
+    products: int | None
+    graph_revision: int

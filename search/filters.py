@@ -1,0 +1,117 @@
+"""Structured filters (brand, category, class, attribute values, price and rating ranges)
+and the in-memory postings that evaluate them over a catalogue."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kg.documents import ProductDocument
+from search.analysis import fold
+
+__all__ = ["FilterIndex", "Filters", "UnknownFilter"]
+
+
+class UnknownFilter(ValueError):
+    code = "unknown_filter"
+
+    def __init__(self, field: str, known: Sequence[str]) -> None:
+        self.field = field
+        shown = ", ".join(sorted(known)[:30])
+        super().__init__(f"unknown filter field {field!r}; filter on one of: {shown}")
+
+
+def _norm(text: str) -> str:
+    return " ".join(fold(text).split())
+
+
+@dataclass(frozen=True)
+class Filters:
+    """All given constraints must hold; several values for one field mean any of them."""
+
+    brand: frozenset[str] = frozenset()
+    category: frozenset[str] = frozenset()  # any level of the product's category path
+    product_class: frozenset[str] = frozenset()
+    attributes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    price_min: float | None = None
+    price_max: float | None = None
+    rating_min: float | None = None
+    rating_max: float | None = None
+
+    def __post_init__(self) -> None:
+        for low, high, name in (
+            (self.price_min, self.price_max, "price"),
+            (self.rating_min, self.rating_max, "rating"),
+        ):
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"{name}_min ({low}) is greater than {name}_max ({high})")
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.brand
+            or self.category
+            or self.product_class
+            or self.attributes
+            or any(
+                v is not None
+                for v in (self.price_min, self.price_max, self.rating_min, self.rating_max)
+            )
+        )
+
+
+class FilterIndex:
+    """Postings per (field, normalised value) over one set of documents."""
+
+    STRUCTURAL = ("brand", "category", "product_class")
+
+    def __init__(self, documents: Sequence[ProductDocument]) -> None:
+        self._docs = {d.product_id: d for d in documents}
+        self._postings: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for d in documents:
+            if d.brand:
+                self._postings["brand"][_norm(d.brand)].add(d.product_id)
+            if d.product_class:
+                self._postings["product_class"][_norm(d.product_class)].add(d.product_id)
+            for level in d.category_path:
+                self._postings["category"][_norm(level)].add(d.product_id)
+            for key, value in d.attributes.items():
+                self._postings["attr:" + _norm(key)][_norm(value)].add(d.product_id)
+
+    @property
+    def fields(self) -> list[str]:
+        return [*self.STRUCTURAL, *(k[5:] for k in self._postings if k.startswith("attr:"))]
+
+    def field_for(self, name: str) -> str:
+        """Map a user-facing filter name to its postings key, or raise :class:`UnknownFilter`."""
+        key = _norm(name)
+        if key in self.STRUCTURAL:
+            return key
+        if "attr:" + key in self._postings:
+            return "attr:" + key
+        raise UnknownFilter(name, self.fields)
+
+    def allowed(self, filters: Filters) -> frozenset[str]:
+        sets: list[set[str]] = []
+        for name, values in (
+            ("brand", filters.brand),
+            ("category", filters.category),
+            ("product_class", filters.product_class),
+            *filters.attributes.items(),
+        ):
+            if not values:
+                continue
+            postings = self._postings[self.field_for(name)]
+            sets.append(set().union(*(postings.get(_norm(v), set()) for v in values)))
+        ids = set.intersection(*sets) if sets else set(self._docs)
+        if filters.price_min is not None or filters.price_max is not None:
+            lo = filters.price_min if filters.price_min is not None else float("-inf")
+            hi = filters.price_max if filters.price_max is not None else float("inf")
+            ids = {i for i in ids if (p := self._docs[i].price) is not None and lo <= p <= hi}
+        if filters.rating_min is not None or filters.rating_max is not None:
+            lo = filters.rating_min if filters.rating_min is not None else float("-inf")
+            hi = filters.rating_max if filters.rating_max is not None else float("inf")
+            ids = {
+                i for i in ids if (r := self._docs[i].average_rating) is not None and lo <= r <= hi
+            }
+        return frozenset(ids)

@@ -1,0 +1,77 @@
+"""The ``KeywordIndex`` seam: per-field BM25 over pre-analysed tokens.
+
+Analysis happens once, in Python (:mod:`search.analysis`); backends index the tokens
+as given (whitespace-separated), so every backend scores the same terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from kg.documents import ProductDocument
+from search.analysis import Analyzer
+
+__all__ = ["DEFAULT_FIELD_WEIGHTS", "KEYWORD_FIELDS", "KeywordDoc", "KeywordIndex", "keyword_doc"]
+
+#: The fields every keyword backend indexes, in a fixed order.
+KEYWORD_FIELDS = ("name", "product_class", "category", "brand", "attributes", "description")
+
+#: Boosts for the combined (BM25F-like) recall score; chosen by hand, kept in the manifest.
+DEFAULT_FIELD_WEIGHTS: Mapping[str, float] = {
+    "name": 3.0,
+    "product_class": 2.0,
+    "category": 1.0,
+    "brand": 2.0,
+    "attributes": 1.5,
+    "description": 1.0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordDoc:
+    """One product as the keyword index sees it: analysed tokens per field."""
+
+    product_id: str
+    fields: Mapping[str, str]  # field -> space-separated analysed tokens
+
+
+@runtime_checkable
+class KeywordIndex(Protocol):
+    def upsert(self, docs: Sequence[KeywordDoc]) -> None:
+        """Add or replace documents (by ``product_id``); visible after the call returns."""
+        ...
+
+    def delete(self, product_ids: Sequence[str]) -> None: ...
+
+    def count(self) -> int: ...
+
+    def search(self, tokens: Sequence[str], *, k: int) -> list[tuple[str, float]]:
+        """Top ``k`` (product_id, combined score) for any-token match, best first."""
+        ...
+
+    def field_scores(
+        self, tokens: Sequence[str], product_ids: Sequence[str]
+    ) -> dict[str, dict[str, float]]:
+        """BM25 of ``tokens`` in each field for the given products: field -> id -> score.
+
+        A product absent from a field's dict has BM25 0 there (no token matched)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def keyword_doc(doc: ProductDocument, analyzer: Analyzer) -> KeywordDoc:
+    """Analyse a product's fields into a :class:`KeywordDoc`."""
+    return KeywordDoc(
+        doc.product_id,
+        {
+            "name": analyzer.text(doc.name),
+            "product_class": analyzer.text(doc.product_class),
+            "category": analyzer.text(" ".join(doc.category_path)),
+            "brand": analyzer.text(doc.brand or ""),
+            "attributes": analyzer.text(" ".join(f"{k} {v}" for k, v in doc.attributes.items())),
+            "description": analyzer.text(doc.description),
+        },
+    )

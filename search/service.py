@@ -1,0 +1,283 @@
+"""The search service: query -> recall (keyword ∪ dense) -> signals -> ranker -> hits.
+
+Every hit carries every signal's value and the ranker's per-signal contributions, so a
+merchandiser can see why a product is where it is. A ranker that fails at query time
+is replaced by RRF for that request, and the response says so (``degraded``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kg.documents import ProductDocument
+from ranker.candidates import CandidateSet
+from ranker.fusion import Ranker, RRFRanker
+from search.analysis import Analyzer
+from search.encoder import Encoder
+from search.filters import FilterIndex, Filters
+from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS, KeywordIndex
+from search.vector import VectorIndex
+
+__all__ = ["Hit", "InvalidQuery", "SearchResult", "SearchService", "validate_query"]
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_CHARS = 1_000
+MAX_K = 1_000
+FACET_SIZE = 10
+
+
+class InvalidQuery(ValueError):
+    """A request the service refuses; ``field`` names the offending parameter."""
+
+    code = "invalid_query"
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+def validate_query(query: str) -> str:
+    """Return the query stripped, or raise :class:`InvalidQuery` saying what is wrong."""
+    if not isinstance(query, str):
+        raise InvalidQuery("q", "query must be a string")
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidQuery("q", f"query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
+    control = [c for c in query if unicodedata.category(c) in ("Cc", "Cf") and c not in " "]
+    if control:
+        raise InvalidQuery(
+            "q", f"query contains control character U+{ord(control[0]):04X}; remove it"
+        )
+    stripped = query.strip()
+    if not stripped:
+        raise InvalidQuery("q", "query is empty; type at least one word")
+    return stripped
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    product_id: str
+    rank: int
+    score: float
+    name: str
+    brand: str | None
+    product_class: str
+    category_path: tuple[str, ...]
+    price: float | None
+    average_rating: float | None
+    signals: Mapping[str, float]
+    contributions: Mapping[str, float]
+    paths: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    query: str
+    tokens: tuple[str, ...]
+    ranker: str
+    total: int
+    offset: int
+    k: int
+    hits: tuple[Hit, ...]
+    facets: Mapping[str, Sequence[tuple[str, int]]]
+    took_ms: float
+    degraded: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+
+class SearchService:
+    """Hybrid search over one index version. Thread-safe for reads."""
+
+    def __init__(
+        self,
+        *,
+        keyword: KeywordIndex,
+        vectors: VectorIndex,
+        encoder: Encoder,
+        analyzer: Analyzer,
+        documents: Sequence[ProductDocument],
+        ranker: Ranker,
+        field_weights: Mapping[str, float] = DEFAULT_FIELD_WEIGHTS,
+        recall_k: int = 200,
+        dense_min_score: float = 0.2,
+    ) -> None:
+        if not 1 <= recall_k <= 10_000:
+            raise ValueError("recall_k must be between 1 and 10000")
+        if not -1.0 <= dense_min_score <= 1.0:
+            raise ValueError("dense_min_score is a cosine, between -1 and 1")
+        self.keyword, self.vectors, self.encoder, self.analyzer = (
+            keyword,
+            vectors,
+            encoder,
+            analyzer,
+        )
+        self.ranker = ranker
+        self.documents: dict[str, ProductDocument] = {d.product_id: d for d in documents}
+        self.filters = FilterIndex(documents)
+        self._weights = np.array([field_weights.get(f, 0.0) for f in KEYWORD_FIELDS])
+        self.recall_k = recall_k
+        self.dense_min_score = dense_min_score
+        self._fallback = RRFRanker()
+
+    # -- recall and signals ----------------------------------------------------------------
+
+    def candidates(self, query: str, filters: Filters | None = None) -> CandidateSet:
+        """Recall for ``query``: keyword top-K ∪ dense top-K, with every signal computed."""
+        query = validate_query(query)
+        tokens = self.analyzer.tokens(query)
+        allowed = self.filters.allowed(filters) if filters else None
+        vector = self.encoder.encode([query])[0]
+
+        keyword_hits: list[tuple[str, float]] = []
+        if tokens and (allowed is None or allowed):
+            # With a filter, over-fetch and keep what passes; dense search filters exactly.
+            fetch = self.recall_k if allowed is None else self.recall_k * 5
+            keyword_hits = self.keyword.search(tokens, k=fetch)
+            if allowed is not None:
+                keyword_hits = [h for h in keyword_hits if h[0] in allowed]
+            keyword_hits = keyword_hits[: self.recall_k]
+        dense_hits: list[tuple[str, float]] = []
+        if allowed is None or allowed:
+            dense_hits = [
+                h
+                for h in self.vectors.search(vector, k=self.recall_k, allowed=allowed)
+                if h[1] >= self.dense_min_score
+            ]
+        from_keyword = {pid for pid, _ in keyword_hits}
+        from_dense = {pid for pid, _ in dense_hits}
+        ids = tuple(dict.fromkeys([*(p for p, _ in keyword_hits), *(p for p, _ in dense_hits)]))
+        ids = tuple(p for p in ids if p in self.documents)
+
+        per_field = self.keyword.field_scores(tokens, ids)
+        field_matrix = np.array(
+            [[per_field[f].get(pid, 0.0) for pid in ids] for f in KEYWORD_FIELDS],
+            dtype=np.float64,
+        ).reshape(len(KEYWORD_FIELDS), len(ids))
+        dense = self.vectors.scores(vector, ids)
+        missing = [pid for pid in ids if pid not in dense]
+        if missing:
+            raise RuntimeError(
+                f"{len(missing)} candidate(s) have no vector (e.g. {missing[0]!r}); "
+                "the keyword and vector indexes disagree: run `kgsearch reindex`"
+            )
+        signals = {
+            "bm25": self._weights @ field_matrix,
+            **{f"bm25_{f}": field_matrix[i] for i, f in enumerate(KEYWORD_FIELDS)},
+            "dense": np.array([dense[p] for p in ids], dtype=np.float64),
+            "from_keyword": np.array([p in from_keyword for p in ids], dtype=np.float64),
+            "from_dense": np.array([p in from_dense for p in ids], dtype=np.float64),
+        }
+        return CandidateSet(ids, signals)
+
+    # -- search ----------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        offset: int = 0,
+        filters: Filters | None = None,
+        ranker: Ranker | None = None,
+    ) -> SearchResult:
+        started = time.perf_counter()
+        if not 1 <= k <= MAX_K:
+            raise InvalidQuery("k", f"k must be between 1 and {MAX_K}, got {k}")
+        if not 0 <= offset <= 10_000:
+            raise InvalidQuery("offset", f"offset must be between 0 and 10000, got {offset}")
+        query = validate_query(query)
+        candidates = self.candidates(query, filters)
+        ranker = ranker or self.ranker
+        degraded, notes = False, []
+        try:
+            scored = ranker.score(candidates)
+            used = ranker.name
+        except Exception as exc:  # a broken ranker must not take search down
+            log.exception("ranker %s failed; falling back to rrf", ranker.name)
+            scored = self._fallback.score(candidates)
+            used, degraded = self._fallback.name, True
+            notes.append(f"ranker {ranker.name!r} failed ({exc}); results ranked by rrf")
+        order = np.argsort(-scored.scores, kind="stable")
+        page = order[offset : offset + k]
+        hits = tuple(
+            self._hit(candidates, scored.scores, scored.contributions, int(i), offset + r + 1)
+            for r, i in enumerate(page)
+        )
+        return SearchResult(
+            query=query,
+            tokens=tuple(self.analyzer.tokens(query)),
+            ranker=used,
+            total=len(candidates),
+            offset=offset,
+            k=k,
+            hits=hits,
+            facets=self._facets(candidates.product_ids),
+            took_ms=(time.perf_counter() - started) * 1000,
+            degraded=degraded,
+            notes=tuple(notes),
+        )
+
+    def _hit(
+        self,
+        candidates: CandidateSet,
+        scores: np.ndarray,
+        contributions: Mapping[str, np.ndarray],
+        row: int,
+        rank: int,
+    ) -> Hit:
+        pid = candidates.product_ids[row]
+        doc = self.documents[pid]
+        return Hit(
+            product_id=pid,
+            rank=rank,
+            score=float(scores[row]),
+            name=doc.name,
+            brand=doc.brand,
+            product_class=doc.product_class,
+            category_path=doc.category_path,
+            price=doc.price,
+            average_rating=doc.average_rating,
+            signals={k: float(v[row]) for k, v in candidates.signals.items()},
+            contributions={k: float(v[row]) for k, v in contributions.items()},
+        )
+
+    def _facets(self, ids: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
+        counters: dict[str, Counter[str]] = {
+            "brand": Counter(),
+            "product_class": Counter(),
+            "category": Counter(),
+            "price": Counter(),
+        }
+        for pid in ids:
+            doc = self.documents[pid]
+            if doc.brand:
+                counters["brand"][doc.brand] += 1
+            if doc.product_class:
+                counters["product_class"][doc.product_class] += 1
+            if doc.category_path:
+                counters["category"][doc.category_path[-1]] += 1
+            if doc.price is not None:
+                counters["price"][_price_bucket(doc.price)] += 1
+        return {
+            name: counter.most_common(FACET_SIZE) if name != "price" else sorted(counter.items())
+            for name, counter in counters.items()
+        }
+
+
+_PRICE_EDGES = (50, 100, 250, 500, 1000, 2500)
+
+
+def _price_bucket(price: float) -> str:
+    low = 0
+    for edge in _PRICE_EDGES:
+        if price < edge:
+            return f"{low}-{edge}"
+        low = edge
+    return f"{low}+"

@@ -1,0 +1,147 @@
+"""The ``VectorIndex`` seam and its embedded backend: exact cosine over a NumPy matrix."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["NumpyVectorIndex", "VectorIndex"]
+
+Vector = npt.NDArray[np.float32]
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    @property
+    def dim(self) -> int: ...
+
+    def upsert(self, product_ids: Sequence[str], vectors: npt.NDArray[np.float32]) -> None: ...
+
+    def delete(self, product_ids: Sequence[str]) -> None: ...
+
+    def count(self) -> int: ...
+
+    def search(
+        self, vector: Vector, *, k: int, allowed: frozenset[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` (product_id, cosine) best first, optionally only among ``allowed``."""
+        ...
+
+    def scores(self, vector: Vector, product_ids: Sequence[str]) -> dict[str, float]:
+        """Cosine of ``vector`` with each given product that is indexed."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class NumpyVectorIndex:
+    """Exact cosine (vectors are L2-normalised, so a dot product) over an in-memory or
+    memory-mapped ``float32`` matrix. Saved as ``vectors.npy`` + ``ids.json``."""
+
+    def __init__(self, *, dim: int) -> None:
+        if dim < 1:
+            raise ValueError("dim must be >= 1")
+        self._dim = dim
+        self._matrix: npt.NDArray[np.float32] = np.zeros((0, dim), dtype=np.float32)
+        self._ids: list[str] = []
+        self._row: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @classmethod
+    def load(cls, path: Path, *, mmap: bool = True) -> NumpyVectorIndex:
+        ids = json.loads((path / "ids.json").read_text())
+        matrix = np.load(path / "vectors.npy", mmap_mode="r" if mmap else None)
+        if matrix.ndim != 2 or matrix.shape[0] != len(ids) or matrix.dtype != np.float32:
+            raise ValueError(
+                f"{path}: vectors.npy has shape {matrix.shape} {matrix.dtype}, "
+                f"but ids.json lists {len(ids)} ids; rebuild the index with `kgsearch reindex`"
+            )
+        index = cls(dim=int(matrix.shape[1]))
+        index._matrix, index._ids = matrix, list(ids)
+        index._row = {pid: i for i, pid in enumerate(ids)}
+        return index
+
+    def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        np.save(path / "vectors.npy", np.ascontiguousarray(self._matrix))
+        (path / "ids.json").write_text(json.dumps(self._ids))
+
+    def _check(self, vectors: npt.NDArray[np.float32]) -> None:
+        if vectors.ndim != 2 or vectors.shape[1] != self._dim:
+            raise ValueError(f"expected vectors of shape (n, {self._dim}), got {vectors.shape}")
+        if not np.isfinite(vectors).all():
+            raise ValueError("vectors contain NaN or infinite values")
+
+    def upsert(self, product_ids: Sequence[str], vectors: npt.NDArray[np.float32]) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        self._check(vectors)
+        if len(product_ids) != vectors.shape[0]:
+            raise ValueError(f"{len(product_ids)} ids for {vectors.shape[0]} vectors")
+        with self._lock:
+            matrix = np.array(self._matrix)  # copy: the current one may be memory-mapped
+            new_ids: list[str] = []
+            new_rows: list[Vector] = []
+            for pid, vec in zip(product_ids, vectors, strict=True):
+                row = self._row.get(pid)
+                if row is None:
+                    self._row[pid] = len(self._ids) + len(new_ids)
+                    new_ids.append(pid)
+                    new_rows.append(vec)
+                elif row < len(self._ids):
+                    matrix[row] = vec
+                else:
+                    new_rows[row - len(self._ids)] = vec
+            if new_rows:
+                matrix = np.vstack([matrix, np.stack(new_rows)])
+                self._ids.extend(new_ids)
+            self._matrix = matrix
+
+    def delete(self, product_ids: Sequence[str]) -> None:
+        with self._lock:
+            gone = {self._row[p] for p in product_ids if p in self._row}
+            if not gone:
+                return
+            keep = [i for i in range(len(self._ids)) if i not in gone]
+            self._matrix = np.array(self._matrix[keep])
+            self._ids = [self._ids[i] for i in keep]
+            self._row = {pid: i for i, pid in enumerate(self._ids)}
+
+    def count(self) -> int:
+        return len(self._ids)
+
+    def search(
+        self, vector: Vector, *, k: int, allowed: frozenset[str] | None = None
+    ) -> list[tuple[str, float]]:
+        if k < 1:
+            raise ValueError("k must be >= 1")
+        matrix, ids = self._matrix, self._ids
+        if not ids:
+            return []
+        sims = matrix @ np.asarray(vector, dtype=np.float32)
+        if allowed is not None:
+            mask = np.fromiter((pid in allowed for pid in ids), dtype=bool, count=len(ids))
+            sims = np.where(mask, sims, -np.inf)
+        k = min(k, len(ids))
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [(ids[i], float(sims[i])) for i in top if np.isfinite(sims[i])]
+
+    def scores(self, vector: Vector, product_ids: Sequence[str]) -> dict[str, float]:
+        rows = [(p, self._row[p]) for p in product_ids if p in self._row]
+        if not rows:
+            return {}
+        sims = self._matrix[[r for _, r in rows]] @ np.asarray(vector, dtype=np.float32)
+        return {p: float(s) for (p, _), s in zip(rows, sims, strict=True)}
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,213 @@
+"""The GraphStore contract: every backend subclasses :class:`GraphStoreContract` once and
+provides a ``store`` fixture yielding an empty store."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from kg.schema import (
+    EntityKind,
+    EntityWrite,
+    Relation,
+    RelationType,
+    WriteBatch,
+    attribute_id,
+    brand_id,
+    category_id,
+    product_id,
+)
+from kg.store import GraphStore, InvalidRelation, UnknownEntity, VersionConflict
+
+P1, P2 = product_id("P1"), product_id("P2")
+ACME = brand_id("Acme")
+FURN, SOFAS = category_id(("Furniture",)), category_id(("Furniture", "Sofas"))
+BLUE = attribute_id("color", "blue")
+
+
+def seed_batch() -> WriteBatch:
+    return WriteBatch(
+        upserts=(
+            EntityWrite(P1, EntityKind.PRODUCT, {"name": "Blue sofa", "price": 499.0}),
+            EntityWrite(P2, EntityKind.PRODUCT, {"name": "Red sofa"}),
+            EntityWrite(ACME, EntityKind.BRAND, {"name": "Acme"}),
+            EntityWrite(FURN, EntityKind.CATEGORY, {"name": "Furniture"}),
+            EntityWrite(SOFAS, EntityKind.CATEGORY, {"name": "Sofas"}),
+            EntityWrite(BLUE, EntityKind.ATTRIBUTE_VALUE, {"key": "color", "value": "blue"}),
+        ),
+        relate=(
+            Relation(P1, RelationType.HAS_BRAND, ACME),
+            Relation(P2, RelationType.HAS_BRAND, ACME),
+            Relation(P1, RelationType.IN_CATEGORY, SOFAS),
+            Relation(P2, RelationType.IN_CATEGORY, SOFAS),
+            Relation(SOFAS, RelationType.SUBCATEGORY_OF, FURN),
+            Relation(P1, RelationType.HAS_ATTRIBUTE, BLUE),
+        ),
+    )
+
+
+class GraphStoreContract:
+    @pytest.fixture
+    def seeded(self, store: GraphStore) -> GraphStore:
+        store.write(seed_batch(), actor="test")
+        return store
+
+    def test_is_a_graph_store(self, store: GraphStore) -> None:
+        assert isinstance(store, GraphStore)
+        assert store.revision == 0
+        assert store.count() == 0
+
+    def test_write_then_read(self, seeded: GraphStore) -> None:
+        entity = seeded.get(P1)
+        assert entity is not None
+        assert entity.kind is EntityKind.PRODUCT
+        assert entity.properties["name"] == "Blue sofa"
+        assert entity.version == 1
+        assert seeded.count(EntityKind.PRODUCT) == 2
+        assert seeded.count() == 6
+        assert seeded.get("product:nope") is None
+        assert set(seeded.get_many([P1, P2, "product:nope"])) == {P1, P2}
+
+    def test_update_bumps_version_and_logs_before_after(self, seeded: GraphStore) -> None:
+        seeded.write(
+            WriteBatch(upserts=(EntityWrite(P1, EntityKind.PRODUCT, {"name": "Navy sofa"}, 1),)),
+            actor="alice",
+        )
+        entity = seeded.get(P1)
+        assert entity is not None and entity.version == 2
+        last = list(seeded.changes(entity_id=P1))[-1]
+        assert (last.op, last.actor) == ("update", "alice")
+        assert last.before is not None and last.before["name"] == "Blue sofa"
+        assert last.after is not None and last.after["name"] == "Navy sofa"
+
+    def test_unchanged_upsert_keeps_version(self, seeded: GraphStore) -> None:
+        before = seeded.revision
+        seeded.write(
+            WriteBatch(upserts=(EntityWrite(ACME, EntityKind.BRAND, {"name": "Acme"}),)), actor="t"
+        )
+        entity = seeded.get(ACME)
+        assert entity is not None and entity.version == 1
+        assert seeded.revision == before
+
+    def test_stale_version_is_refused_and_nothing_changes(self, seeded: GraphStore) -> None:
+        revision = seeded.revision
+        batch = WriteBatch(
+            upserts=(
+                EntityWrite(P2, EntityKind.PRODUCT, {"name": "changed"}),
+                EntityWrite(P1, EntityKind.PRODUCT, {"name": "stale edit"}, expected_version=7),
+            )
+        )
+        with pytest.raises(VersionConflict) as info:
+            seeded.write(batch, actor="bob")
+        assert (info.value.expected, info.value.actual) == (7, 1)
+        p2 = seeded.get(P2)
+        assert p2 is not None and p2.properties["name"] == "Red sofa"
+        assert seeded.revision == revision
+
+    def test_create_only_if_absent(self, seeded: GraphStore) -> None:
+        with pytest.raises(VersionConflict):
+            seeded.write(
+                WriteBatch(upserts=(EntityWrite(P1, EntityKind.PRODUCT, {"name": "x"}, 0),)),
+                actor="t",
+            )
+
+    def test_relation_to_missing_entity_is_refused_atomically(self, seeded: GraphStore) -> None:
+        new = product_id("P3")
+        batch = WriteBatch(
+            upserts=(EntityWrite(new, EntityKind.PRODUCT, {"name": "Lamp"}),),
+            relate=(Relation(new, RelationType.HAS_BRAND, brand_id("Nobody")),),
+        )
+        with pytest.raises(UnknownEntity, match="brand:nobody"):
+            seeded.write(batch, actor="t")
+        assert seeded.get(new) is None
+
+    def test_relation_between_wrong_kinds_is_refused(self, seeded: GraphStore) -> None:
+        with pytest.raises(InvalidRelation):
+            seeded.write(WriteBatch(relate=(Relation(P1, RelationType.HAS_BRAND, SOFAS),)), actor="t")
+
+    def test_category_cycle_is_refused(self, seeded: GraphStore) -> None:
+        with pytest.raises(InvalidRelation, match="cycle"):
+            seeded.write(
+                WriteBatch(relate=(Relation(FURN, RelationType.SUBCATEGORY_OF, SOFAS),)), actor="t"
+            )
+        assert [r.target for r in seeded.relations(RelationType.SUBCATEGORY_OF)] == [FURN]
+
+    def test_neighbours_by_direction_and_type(self, seeded: GraphStore) -> None:
+        out = seeded.neighbours(P1)
+        assert {(r.type, e.id) for r, e in out} == {
+            (RelationType.HAS_BRAND, ACME),
+            (RelationType.IN_CATEGORY, SOFAS),
+            (RelationType.HAS_ATTRIBUTE, BLUE),
+        }
+        inbound = seeded.neighbours(ACME, direction="in", relation=RelationType.HAS_BRAND)
+        assert {e.id for _, e in inbound} == {P1, P2}
+        with pytest.raises(UnknownEntity):
+            seeded.neighbours("product:nope")
+
+    def test_subgraph_hops(self, seeded: GraphStore) -> None:
+        one = seeded.subgraph([P1], hops=1)
+        assert {e.id for e in one.entities} == {P1, ACME, SOFAS, BLUE}
+        two = seeded.subgraph([P1], hops=2)
+        assert {P2, FURN} <= {e.id for e in two.entities}
+        assert all(r.source in {e.id for e in two.entities} for r in two.relations)
+
+    def test_paths_between_products(self, seeded: GraphStore) -> None:
+        paths = seeded.paths(P1, P2, max_hops=2, limit=5)
+        assert len(paths) == 2  # through the brand and through the category
+        assert all(len(p) == 2 for p in paths)
+        assert {p[0].target for p in paths} == {ACME, SOFAS}
+        assert seeded.paths(P1, P2, max_hops=1) == []
+
+    def test_delete_removes_relations_and_is_logged(self, seeded: GraphStore) -> None:
+        seeded.write(WriteBatch(deletes=(P1,)), actor="carol")
+        assert seeded.get(P1) is None
+        assert all(P1 not in (r.source, r.target) for r in seeded.relations())
+        assert list(seeded.changes(entity_id=P1))[-1].op == "delete"
+        with pytest.raises(UnknownEntity):
+            seeded.write(WriteBatch(deletes=(P1,)), actor="carol")
+
+    def test_unrelate(self, seeded: GraphStore) -> None:
+        seeded.write(WriteBatch(unrelate=(Relation(P1, RelationType.HAS_ATTRIBUTE, BLUE),)), actor="t")
+        assert BLUE not in {e.id for _, e in seeded.neighbours(P1)}
+        assert list(seeded.changes(entity_id=P1))[-1].op == "unrelate"
+
+    def test_triples_and_change_log(self, seeded: GraphStore) -> None:
+        triples = set(seeded.triples())
+        assert (P1, "HAS_BRAND", ACME) in triples
+        assert len(triples) == 6
+        changes = list(seeded.changes())
+        assert [c.seq for c in changes] == sorted(c.seq for c in changes)
+        assert changes[-1].seq == seeded.revision
+        assert {c.op for c in changes} == {"create", "relate"}
+        assert list(seeded.changes(since=seeded.revision)) == []
+
+    def test_empty_actor_is_refused(self, store: GraphStore) -> None:
+        with pytest.raises(ValueError, match="actor"):
+            store.write(seed_batch(), actor=" ")
+
+    def test_concurrent_conditional_edits_lose_no_update(self, seeded: GraphStore) -> None:
+        """Eight writers race to edit version 1: exactly one wins, the rest get a conflict."""
+        results: list[str] = []
+        lock = threading.Lock()
+
+        def edit(i: int) -> None:
+            try:
+                seeded.write(
+                    WriteBatch(upserts=(EntityWrite(P1, EntityKind.PRODUCT, {"name": f"v{i}"}, 1),)),
+                    actor=f"w{i}",
+                )
+                outcome = "ok"
+            except VersionConflict:
+                outcome = "conflict"
+            with lock:
+                results.append(outcome)
+
+        threads = [threading.Thread(target=edit, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results.count("ok") == 1 and results.count("conflict") == 7
+        entity = seeded.get(P1)
+        assert entity is not None and entity.version == 2
