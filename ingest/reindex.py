@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.judgments import select_split
@@ -39,7 +39,7 @@ class BuildCheckError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class IndexConfig:
-    field_weights: Mapping[str, float] = DEFAULT_FIELD_WEIGHTS
+    field_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
     recall_k: int = 200
     dense_min_score: float = 0.2
     default_ranker: str = "linear"

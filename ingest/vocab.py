@@ -339,7 +339,7 @@ BRANDS: tuple[str, ...] = (
     "Quarrystone Co.", "Rivenhall", "Saffronby", "Tidewyck", "Upperbrook", "Vesperine",
     "Whitlowe", "Yellowfern", "Zanzibeth", "Ashcombe Forge", "Bramblecote", "Cinderholt",
     "Duskwater", "Eastvane Studio", "Fallowmere", "Grimsvale", "Honeywick", "Ironfennel",
-    "Jadehollow", "Knollbrook",
+    "Jadehollow", "Knollbrook", "Quorrelby",
 )
 
 # Display-only features any product may carry (WANDS-like keys).

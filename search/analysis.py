@@ -1,8 +1,8 @@
 """The one text-analysis chain: every keyword backend indexes and queries its tokens.
 
 Steps: Unicode NFKD + ASCII folding, lowercase, phrase synonyms (``"chest of drawers"``
--> ``"dresser"``), split on anything not a letter or digit, stopwords, word synonyms
-(``couch`` -> ``sofa``), Snowball English stemming.
+-> ``"dresser"``), split on anything not a letter or digit, stopwords, Snowball English
+stemming, then synonyms on stems (``couches`` -> ``couch`` -> ``sofa``).
 """
 
 from __future__ import annotations
@@ -51,24 +51,16 @@ DEFAULT_SYNONYMS: Mapping[str, str] = {
     "settee": "sofa",
     "grey": "gray",
     "carpet": "rug",
-    "carpets": "rug",
     "armchair": "chair",
     "barstool": "stool",
-    "barstools": "stool",
-    "nightstands": "nightstand",
     "bedside": "nightstand",
-    "drapes": "curtain",
     "drape": "curtain",
     "faucet": "tap",
-    "faucets": "tap",
     "colour": "color",
     "wooden": "wood",
     "timber": "wood",
     "tv": "television",
-    "lamps": "lamp",
     "pillow": "cushion",
-    "pillows": "cushion",
-    "sconce": "sconce",
 }
 
 #: multi-word phrase -> replacement, matched on folded, lowercased text.
@@ -109,15 +101,21 @@ class Analyzer:
     def _stemmer(self) -> Stemmer.Stemmer:
         return Stemmer.Stemmer("english")
 
+    @cached_property
+    def _stem_synonyms(self) -> dict[str, str]:
+        """Synonyms keyed by stem, so plurals and other inflections map too."""
+        stem = self._stemmer.stemWord
+        return {stem(k): stem(v) for k, v in self.synonyms.items()}
+
     def tokens(self, text: str) -> list[str]:
         folded = fold(text)
         if self._phrase_re is not None:
             folded = self._phrase_re.sub(lambda m: self.phrases[m.group(1)], folded)
         words = [w for w in _SPLIT.split(folded) if w and w not in self.stopwords]
-        words = [self.synonyms.get(w, w) for w in words]
-        if self.stem:
-            words = self._stemmer.stemWords(words)
-        return words
+        if not self.stem:
+            return [self.synonyms.get(w, w) for w in words]
+        synonyms = self._stem_synonyms
+        return [synonyms.get(w, w) for w in self._stemmer.stemWords(words)]
 
     def text(self, text: str) -> str:
         """Tokens joined by spaces, for backends that index pre-analysed text."""

@@ -124,7 +124,9 @@ class GraphStoreContract:
 
     def test_relation_between_wrong_kinds_is_refused(self, seeded: GraphStore) -> None:
         with pytest.raises(InvalidRelation):
-            seeded.write(WriteBatch(relate=(Relation(P1, RelationType.HAS_BRAND, SOFAS),)), actor="t")
+            seeded.write(
+                WriteBatch(relate=(Relation(P1, RelationType.HAS_BRAND, SOFAS),)), actor="t"
+            )
 
     def test_category_cycle_is_refused(self, seeded: GraphStore) -> None:
         with pytest.raises(InvalidRelation, match="cycle"):
@@ -168,7 +170,9 @@ class GraphStoreContract:
             seeded.write(WriteBatch(deletes=(P1,)), actor="carol")
 
     def test_unrelate(self, seeded: GraphStore) -> None:
-        seeded.write(WriteBatch(unrelate=(Relation(P1, RelationType.HAS_ATTRIBUTE, BLUE),)), actor="t")
+        seeded.write(
+            WriteBatch(unrelate=(Relation(P1, RelationType.HAS_ATTRIBUTE, BLUE),)), actor="t"
+        )
         assert BLUE not in {e.id for _, e in seeded.neighbours(P1)}
         assert list(seeded.changes(entity_id=P1))[-1].op == "unrelate"
 
@@ -194,7 +198,9 @@ class GraphStoreContract:
         def edit(i: int) -> None:
             try:
                 seeded.write(
-                    WriteBatch(upserts=(EntityWrite(P1, EntityKind.PRODUCT, {"name": f"v{i}"}, 1),)),
+                    WriteBatch(
+                        upserts=(EntityWrite(P1, EntityKind.PRODUCT, {"name": f"v{i}"}, 1),)
+                    ),
                     actor=f"w{i}",
                 )
                 outcome = "ok"

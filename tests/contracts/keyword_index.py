@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from search.analysis import Analyzer
@@ -10,7 +12,9 @@ from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS, KeywordDoc, Ke
 ANALYZER = Analyzer()
 
 
-def doc(pid: str, name: str, *, brand: str = "", description: str = "", attrs: str = "") -> KeywordDoc:
+def doc(
+    pid: str, name: str, *, brand: str = "", description: str = "", attrs: str = ""
+) -> KeywordDoc:
     fields = dict.fromkeys(KEYWORD_FIELDS, "")
     fields.update(
         name=ANALYZER.text(name),
@@ -45,7 +49,7 @@ class KeywordIndexContract:
         ids = [pid for pid, _ in hits]
         assert ids[0] == "P1"
         assert set(ids) == {"P1", "P2"}  # "couch" and "sofa" share a synonym
-        assert all(a[1] >= b[1] for a, b in zip(hits, hits[1:], strict=False))
+        assert all(a[1] >= b[1] for a, b in itertools.pairwise(hits))
 
     def test_k_limits_and_validates(self, filled: KeywordIndex) -> None:
         assert len(filled.search(ANALYZER.tokens("oak table lamp sofa"), k=2)) == 2
@@ -59,7 +63,9 @@ class KeywordIndexContract:
         per_field = filled.field_scores(tokens, list(combined))
         assert set(per_field) == set(KEYWORD_FIELDS)
         for pid, score in combined.items():
-            total = sum(DEFAULT_FIELD_WEIGHTS[f] * per_field[f].get(pid, 0.0) for f in KEYWORD_FIELDS)
+            total = sum(
+                DEFAULT_FIELD_WEIGHTS[f] * per_field[f].get(pid, 0.0) for f in KEYWORD_FIELDS
+            )
             assert total == pytest.approx(score, rel=1e-4)
         assert per_field["brand"]["P3"] > 0
         assert "P4" not in per_field["name"]

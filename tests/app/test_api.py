@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.api import create_app
+from app.engine import Engine
+from app.settings import Settings
+from search.encoder import MiniLMEncoder
+
+
+@pytest.fixture(scope="module")
+def client(small_engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(small_engine)) as c:
+        yield c
+
+
+def error_of(response: object) -> dict[str, str]:
+    body = response.json()  # type: ignore[attr-defined]
+    assert set(body) == {"error"}
+    assert {"code", "message", "field"} <= set(body["error"])
+    return body["error"]  # type: ignore[no-any-return]
+
+
+def test_health(client: TestClient) -> None:
+    body = client.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["products"] == 12
+    assert body["index_version"].startswith("v")
+
+
+def test_search_shape(client: TestClient) -> None:
+    r = client.get("/search", params={"q": "blue velvet sofa", "k": 3})
+    assert r.status_code == 200
+    body = r.json()
+    assert {"query", "took_ms", "facets", "hits", "total", "ranker", "degraded"} <= set(body)
+    assert len(body["hits"]) == 3
+    hit = body["hits"][0]
+    assert hit["product_id"] == "S1"
+    assert {"product_id", "name", "score", "signals", "contributions"} <= set(hit)
+    assert {"bm25", "dense", "bm25_name"} <= set(hit["signals"])
+
+
+def test_search_filters_ranker_and_paging(client: TestClient) -> None:
+    r = client.get(
+        "/search",
+        params=[("q", "chair"), ("filter", "brand:Birchley"), ("ranker", "bm25"), ("k", "5")],
+    )
+    body = r.json()
+    assert r.status_code == 200 and body["ranker"] == "bm25"
+    assert {h["brand"] for h in body["hits"]} == {"Birchley"}
+    page2 = client.get("/search", params={"q": "table", "k": 2, "offset": 2}).json()
+    assert page2["offset"] == 2 and page2["hits"][0]["rank"] == 3
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "field"),
+    [
+        ({"q": ""}, 400, "q"),
+        ({"q": "   "}, 400, "q"),
+        ({"q": "x" * 1001}, 400, "q"),
+        ({"q": "sofa\u0007"}, 400, "q"),
+        ({}, 422, "q"),
+        ({"q": "sofa", "k": 0}, 422, "k"),
+        ({"q": "sofa", "k": 1001}, 422, "k"),
+        ({"q": "sofa", "k": "ten"}, 422, "k"),
+        ({"q": "sofa", "offset": -1}, 422, "offset"),
+        ({"q": "sofa", "filter": "colour:red"}, 400, "filter"),
+        ({"q": "sofa", "filter": "no-colon"}, 400, "filter"),
+        ({"q": "sofa", "ranker": "magic"}, 400, "ranker"),
+        ({"q": "sofa", "price_min": 10, "price_max": 5}, 400, "filter"),
+        ({"q": "sofa", "sort": "price"}, 400, "sort"),
+    ],
+)
+def test_bad_requests_get_json_errors_naming_the_field(
+    client: TestClient, params: dict[str, object], status: int, field: str
+) -> None:
+    r = client.get("/search", params=params)  # type: ignore[arg-type]
+    assert r.status_code == status, r.text
+    error = error_of(r)
+    assert error["field"] == field
+    assert error["message"]
+
+
+def test_product_lookup_and_unknown_id(client: TestClient) -> None:
+    assert client.get("/products/S1").json()["brand"] == "Oakhaven"
+    r = client.get("/products/NOPE")
+    assert r.status_code == 404
+    assert error_of(r)["code"] == "unknown_entity"
+
+
+def test_no_index_is_503_with_a_hint(tmp_path: Path, encoder: MiniLMEncoder) -> None:
+    engine = Engine(Settings(home=tmp_path), encoder=encoder)
+    with TestClient(create_app(engine)) as c:
+        r = c.get("/search", params={"q": "sofa"})
+        assert r.status_code == 503
+        assert "kgsearch reindex" in error_of(r)["message"]
+        assert c.get("/health").status_code == 503
+
+
+def test_openapi_documents_search(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/search" in spec["paths"]
+    names = {p["name"] for p in spec["paths"]["/search"]["get"]["parameters"]}
+    assert {"q", "k", "offset", "filter", "ranker"} <= names

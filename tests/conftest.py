@@ -1,0 +1,219 @@
+"""Shared fixtures. The MiniLM encoder loads once per session (it is immutable and
+thread-safe, so tests share it); engines are built once per session on temp homes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.engine import Engine
+from app.settings import Settings
+from ingest.records import ProductRecord
+from search.encoder import MiniLMEncoder
+
+TINY = Path(__file__).resolve().parents[1] / "ingest" / "data" / "tiny"
+
+
+@pytest.fixture(scope="session")
+def encoder() -> MiniLMEncoder:
+    return MiniLMEncoder()
+
+
+SMALL_PRODUCTS = [
+    ProductRecord(
+        product_id=pid,
+        name=name,
+        product_class=cls,
+        category_path=("Furniture", cat, cls),
+        description=desc,
+        features=feats,
+        brand=brand,
+        price=price,
+        rating_count=rc,
+        average_rating=rating,
+    )
+    for pid, name, cls, cat, desc, feats, brand, price, rc, rating in [
+        (
+            "S1",
+            "Tufted velvet sofa",
+            "Sofas",
+            "Living Room",
+            "A deep blue three seat couch.",
+            {"color": "blue", "material": "velvet"},
+            "Oakhaven",
+            899.0,
+            40,
+            4.6,
+        ),
+        (
+            "S2",
+            "Linen loveseat",
+            "Sofas",
+            "Living Room",
+            "Compact two seat settee in grey.",
+            {"color": "gray", "material": "linen"},
+            "Birchley",
+            499.0,
+            12,
+            4.1,
+        ),
+        (
+            "S3",
+            "Leather chesterfield",
+            "Sofas",
+            "Living Room",
+            "Classic brown leather sofa.",
+            {"color": "brown", "material": "leather"},
+            "Marlow & Finch",
+            1499.0,
+            3,
+            3.9,
+        ),
+        (
+            "C1",
+            "Wingback accent chair",
+            "Accent Chairs",
+            "Living Room",
+            "A cosy reading chair.",
+            {"color": "blue", "material": "velvet"},
+            "Oakhaven",
+            349.0,
+            80,
+            4.8,
+        ),
+        (
+            "C2",
+            "Rattan lounge chair",
+            "Accent Chairs",
+            "Living Room",
+            "Woven chair for sunrooms.",
+            {"color": "natural", "material": "rattan"},
+            "Birchley",
+            279.0,
+            5,
+            4.0,
+        ),
+        (
+            "T1",
+            "Round oak dining table",
+            "Dining Tables",
+            "Dining Room",
+            "Seats four people.",
+            {"color": "brown", "material": "oak", "shape": "round"},
+            "Marlow & Finch",
+            749.0,
+            22,
+            4.4,
+        ),
+        (
+            "T2",
+            "Glass top dining table",
+            "Dining Tables",
+            "Dining Room",
+            "Modern rectangular table.",
+            {"material": "glass", "shape": "rectangular"},
+            "Oakhaven",
+            599.0,
+            0,
+            None,
+        ),
+        (
+            "B1",
+            "Platform bed frame",
+            "Beds",
+            "Bedroom",
+            "Low queen bed in walnut.",
+            {"material": "walnut", "size": "queen"},
+            "Birchley",
+            699.0,
+            60,
+            4.5,
+        ),
+        (
+            "B2",
+            "Upholstered storage bed",
+            "Beds",
+            "Bedroom",
+            "King bed with drawers, grey fabric.",
+            {"color": "gray", "size": "king"},
+            "Marlow & Finch",
+            1099.0,
+            9,
+            4.2,
+        ),
+        (
+            "N1",
+            "Two drawer nightstand",
+            "Nightstands",
+            "Bedroom",
+            "Bedside table in white oak.",
+            {"color": "white", "material": "oak"},
+            "Oakhaven",
+            189.0,
+            31,
+            4.3,
+        ),
+        (
+            "R1",
+            "Shag area rug",
+            "Area Rugs",
+            "Rugs",
+            "Plush ivory carpet, 8x10.",
+            {"color": "ivory", "size": "8x10"},
+            "Birchley",
+            259.0,
+            14,
+            4.0,
+        ),
+        (
+            "L1",
+            "Brass table lamp",
+            "Table Lamps",
+            "Lighting",
+            "Warm light for a desk or nightstand.",
+            {"finish": "brass"},
+            "Marlow & Finch",
+            89.0,
+            50,
+            4.7,
+        ),
+    ]
+]
+
+
+def _engine(home: Path, encoder: MiniLMEncoder) -> Engine:
+    return Engine(Settings(home=home), encoder=encoder)
+
+
+@pytest.fixture(scope="session")
+def small_engine(
+    tmp_path_factory: pytest.TempPathFactory, encoder: MiniLMEncoder
+) -> Iterator[Engine]:
+    """12 hand-written products, imported and indexed (no judgments)."""
+    from ingest.formats import write_products
+
+    home = tmp_path_factory.mktemp("small-home")
+    write_products(home / "small.csv", SMALL_PRODUCTS)
+    engine = _engine(home, encoder)
+    engine.import_catalogue(home / "small.csv")
+    engine.reindex()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(
+    tmp_path_factory: pytest.TempPathFactory, encoder: MiniLMEncoder
+) -> Iterator[Engine]:
+    """The committed tiny catalogue (≈200 products) with its judged queries, indexed."""
+    import shutil
+
+    home = tmp_path_factory.mktemp("tiny-home")
+    shutil.copytree(TINY, home / "catalogue")
+    engine = _engine(home, encoder)
+    engine.import_catalogue(home / "catalogue" / "product.csv")
+    engine.reindex()
+    yield engine
+    engine.close()

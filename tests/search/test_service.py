@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.engine import Engine
+from ranker.candidates import CandidateSet, Scored
+from search.filters import Filters, UnknownFilter
+from search.keyword import KEYWORD_FIELDS
+from search.service import InvalidQuery, validate_query
+
+
+def ids(engine: Engine, query: str, **kwargs: object) -> list[str]:
+    service, _ = engine.service()
+    return [h.product_id for h in service.search(query, **kwargs).hits]  # type: ignore[arg-type]
+
+
+def test_keyword_and_synonym_matches(small_engine: Engine) -> None:
+    assert ids(small_engine, "velvet sofa", k=3)[0] == "S1"
+    assert "S2" in ids(small_engine, "grey couch", k=3)
+
+
+def test_semantic_match_without_shared_words(small_engine: Engine) -> None:
+    assert ids(small_engine, "somewhere to sleep", k=3)[0] in {"B1", "B2"}
+
+
+def test_every_hit_carries_every_signal_and_contributions_sum(small_engine: Engine) -> None:
+    service, _ = small_engine.service()
+    result = service.search("blue velvet chair", k=5)
+    expected = {
+        "bm25",
+        "dense",
+        "from_keyword",
+        "from_dense",
+        *(f"bm25_{f}" for f in KEYWORD_FIELDS),
+    }
+    for hit in result.hits:
+        assert set(hit.signals) == expected
+        assert sum(hit.contributions.values()) == pytest.approx(hit.score, abs=1e-9)
+    assert [h.rank for h in result.hits] == list(range(1, len(result.hits) + 1))
+    assert result.ranker == "linear"
+
+
+def test_pagination_is_consistent(small_engine: Engine) -> None:
+    service, _ = small_engine.service()
+    full = [h.product_id for h in service.search("table", k=6).hits]
+    first = [h.product_id for h in service.search("table", k=3).hits]
+    second = [h.product_id for h in service.search("table", k=3, offset=3).hits]
+    assert first + second == full
+    assert service.search("table", k=3, offset=3).hits[0].rank == 4
+
+
+def test_filters_are_exact(small_engine: Engine) -> None:
+    service, _ = small_engine.service()
+    result = service.search("chair", k=20, filters=Filters(brand=frozenset({"oakhaven"})))
+    assert result.hits and all(h.brand == "Oakhaven" for h in result.hits)
+    by_attr = service.search(
+        "furniture", k=20, filters=Filters(attributes={"color": frozenset({"gray"})})
+    )
+    assert {h.product_id for h in by_attr.hits} <= {"S2", "B2"}
+    priced = service.search("sofa", k=20, filters=Filters(price_min=400, price_max=900))
+    assert priced.hits and all(h.price is not None and 400 <= h.price <= 900 for h in priced.hits)
+    rated = service.search("bed", k=20, filters=Filters(rating_min=4.4))
+    assert all(h.average_rating is not None and h.average_rating >= 4.4 for h in rated.hits)
+    category = service.search("lamp", k=20, filters=Filters(category=frozenset({"Bedroom"})))
+    assert all("Bedroom" in h.category_path for h in category.hits)
+    nothing = service.search("sofa", filters=Filters(brand=frozenset({"nobody"})))
+    assert nothing.total == 0 and nothing.hits == ()
+
+
+def test_unknown_filter_field_and_bad_range(small_engine: Engine) -> None:
+    service, _ = small_engine.service()
+    with pytest.raises(UnknownFilter, match="colour"):
+        service.search("sofa", filters=Filters(attributes={"colour": frozenset({"red"})}))
+    with pytest.raises(ValueError, match="greater"):
+        Filters(price_min=10, price_max=5)
+
+
+def test_facets_count_the_result_set(small_engine: Engine) -> None:
+    service, _ = small_engine.service()
+    result = service.search("sofa", k=2)
+    brands = dict(result.facets["brand"])
+    assert sum(brands.values()) == result.total
+    assert result.total >= len(result.hits)
+    assert set(result.facets) == {"brand", "product_class", "category", "price"}
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("x" * 1001, "1000"),
+        ("sofa\x00", r"U\+0000"),
+        ("a\u200bb", r"U\+200B"),
+    ],
+)
+def test_bad_queries_are_refused(query: str, message: str) -> None:
+    with pytest.raises(InvalidQuery, match=message) as info:
+        validate_query(query)
+    assert info.value.field == "q"
+
+
+@pytest.mark.parametrize(("k", "offset"), [(0, 0), (1001, 0), (10, -1)])
+def test_bad_paging_is_refused(small_engine: Engine, k: int, offset: int) -> None:
+    service, _ = small_engine.service()
+    with pytest.raises(InvalidQuery):
+        service.search("sofa", k=k, offset=offset)
+
+
+class BrokenRanker:
+    name = "broken"
+
+    def score(self, candidates: CandidateSet) -> Scored:
+        raise RuntimeError("model file is corrupt")
+
+    def params(self) -> dict[str, object]:
+        return {}
+
+
+def test_failing_ranker_falls_back_to_rrf_and_says_so(small_engine: Engine) -> None:
+    service, _ = small_engine.service()
+    result = service.search("sofa", ranker=BrokenRanker())
+    assert result.degraded and result.ranker == "rrf"
+    assert "model file is corrupt" in result.notes[0]
+    assert result.hits
+
+
+def test_candidates_signals_are_finite(small_engine: Engine) -> None:
+    service, _ = small_engine.service()
+    c = service.candidates("oak")
+    assert len(c) > 0
+    assert all(np.isfinite(v).all() for v in c.signals.values())
+    assert c.signal("from_keyword").sum() >= 1
