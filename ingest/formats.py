@@ -294,7 +294,7 @@ def _write_tsv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[objec
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar=None)
+        writer = csv.writer(handle, delimiter="\t", quoting=csv.QUOTE_NONE, quotechar=None)
         writer.writerow(columns)
         for row in rows:
             writer.writerow([_clean(v) for v in row])

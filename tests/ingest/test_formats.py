@@ -119,7 +119,11 @@ def test_round_trip(tmp_path: Path) -> None:
     ]
     queries = [
         QueryRecord(
-            query_id="Q1", query="blue sofa", query_class="Sofas", kind="attribute", split="test"
+            query_id="Q1",
+            query='48" blue sofa',
+            query_class="Sofas",
+            kind="attribute",
+            split="test",
         )
     ]
     labels = [LabelRecord(query_id="Q1", product_id="P1", grade=Grade.EXACT)]
