@@ -28,7 +28,17 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-WANDS_QUERIES = ROOT.parent / "shared" / "data" / "wands" / "query.csv"
+WANDS_QUERIES = next(
+    (
+        p
+        for p in (
+            ROOT.parent / "shared" / "data" / "wands" / "query.csv",
+            Path("/work/shared/data/wands/query.csv"),
+        )
+        if p.is_file()
+    ),
+    ROOT.parent / "shared" / "data" / "wands" / "query.csv",
+)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -3,6 +3,7 @@ thread-safe, so tests share it); engines are built once per session on temp home
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,20 @@ from ingest.records import ProductRecord
 from search.encoder import MiniLMEncoder
 
 TINY = Path(__file__).resolve().parents[1] / "ingest" / "data" / "tiny"
+
+
+def find_wands_queries() -> Path | None:
+    """The shared WANDS ``query.csv``: $KGSEARCH_WANDS_QUERIES, else ``shared/`` beside the
+    repository, else the workplace's ``/work/shared``. Tests that need it skip without it."""
+    candidates = [
+        os.environ.get("KGSEARCH_WANDS_QUERIES", ""),
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "wands" / "query.csv",
+        "/work/shared/data/wands/query.csv",
+    ]
+    return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+
+
+WANDS_QUERIES = find_wands_queries()
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import WANDS_QUERIES
 
 from ingest.formats import (
     CatalogueError,
@@ -147,9 +148,8 @@ def test_labels_reject_unknown_grade(tmp_path: Path) -> None:
 
 
 def test_reads_the_shipped_wands_queries() -> None:
-    path = Path(__file__).resolve().parents[3] / "shared" / "data" / "wands" / "query.csv"
-    if not path.exists():
-        pytest.skip(f"{path} is not on this machine")
-    result = read_queries(path)
+    if WANDS_QUERIES is None:
+        pytest.skip("the shared WANDS query.csv is not on this machine")
+    result = read_queries(WANDS_QUERIES)
     assert result.ok, result.errors[:3]
     assert len(result.records) == 480

@@ -6,9 +6,9 @@ import csv
 import re
 import statistics
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import pytest
+from conftest import find_wands_queries
 
 from ingest.generator import SIZES, GeneratedCatalog, generate_catalog, split_for
 from ingest.records import Grade
@@ -18,7 +18,7 @@ from ingest.vocab_classes import CLASSES, RELATED
 KINDS = ("category", "brand", "attribute", "descriptive", "misspelled", "other")
 SPLITS = ("train", "valid", "test")
 SPECS = {c.name: c for c in CLASSES}
-WANDS_QUERY_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "wands" / "query.csv"
+WANDS_QUERY_CSV = find_wands_queries()
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +264,7 @@ def test_wands_queries_are_real(tiny: GeneratedCatalog) -> None:
     known = {w.text: w.product_class for w in WANDS_QUERIES}
     for q in others:
         assert known[q.query] == q.query_class
-    if not WANDS_QUERY_CSV.exists():
+    if WANDS_QUERY_CSV is None:
         pytest.skip("shared WANDS query.csv not available")
     with WANDS_QUERY_CSV.open(newline="", encoding="utf-8") as fh:
         rows = {int(r["query_id"]): r for r in csv.DictReader(fh, delimiter="\t")}
