@@ -328,15 +328,15 @@ class SQLiteGraphStore:
         graph = self._graph()
         if source == target or source not in graph or target not in graph:
             return []
-        out: list[list[Relation]] = []
         try:
-            for nodes in islice(nx.shortest_simple_paths(graph, source, target), limit):
-                if len(nodes) - 1 > max_hops:
-                    break
-                out.append([graph.edges[a, b]["relation"] for a, b in pairwise(nodes)])
+            found = sorted(islice(nx.all_shortest_paths(graph, source, target), limit))
         except nx.NetworkXNoPath:
             return []
-        return out
+        return [
+            [graph.edges[a, b]["relation"] for a, b in pairwise(nodes)]
+            for nodes in found[:limit]
+            if len(nodes) - 1 <= max_hops
+        ]
 
     def triples(self) -> Iterator[tuple[str, str, str]]:
         return ((r.source, str(r.type), r.target) for r in self.relations())

@@ -9,6 +9,7 @@ from typing import Literal, Protocol, runtime_checkable
 from kg.schema import Change, Entity, EntityKind, Relation, RelationType, WriteBatch
 
 __all__ = [
+    "BackendUnavailable",
     "Direction",
     "GraphError",
     "GraphStore",
@@ -93,7 +94,8 @@ class GraphStore(Protocol):
     def paths(
         self, source: str, target: str, *, max_hops: int = 4, limit: int = 3
     ) -> list[list[Relation]]:
-        """Up to ``limit`` shortest paths (ignoring direction), each a list of relations."""
+        """Up to ``limit`` of the shortest paths (all of the same, minimal length; direction
+        ignored), each a list of relations; ``[]`` when the shortest is over ``max_hops``."""
         ...
 
     def triples(self) -> Iterator[tuple[str, str, str]]: ...
@@ -106,3 +108,15 @@ class GraphStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend server (Neo4j, Elasticsearch) cannot be reached or timed out after retries.
+
+    Raised by every production backend, not only graph ones; the API answers 503."""
+
+    code = "backend_unavailable"
+
+    def __init__(self, backend: str, detail: str) -> None:
+        self.backend = backend
+        super().__init__(f"{backend} is unavailable: {detail}")

@@ -4,7 +4,8 @@ thread-safe, so tests share it); engines are built once per session on temp home
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,54 @@ def find_wands_queries() -> Path | None:
 
 
 WANDS_QUERIES = find_wands_queries()
+
+
+def require_server(name: str, address: str, probe: Callable[[str], None]) -> str:
+    """Return ``address`` if the server answers there. Otherwise skip with how to start it,
+    or, in CI (``CI=true``), fail: an integration tier must never skip silently in CI."""
+    try:
+        probe(address)
+    except Exception as exc:
+        message = (
+            f"{name} is not reachable at {address} ({type(exc).__name__}: {exc}); "
+            f"start it with `scripts/servers start {name}`"
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return address
+
+
+def _probe_neo4j(uri: str) -> None:
+    from neo4j import GraphDatabase
+
+    with GraphDatabase.driver(uri, auth=None, connection_timeout=5) as driver:
+        driver.verify_connectivity()
+
+
+def _probe_elasticsearch(url: str) -> None:
+    import httpx
+
+    httpx.get(f"{url}/_cluster/health", timeout=5).raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def neo4j_uri() -> str:
+    port = os.environ.get("KGSEARCH_NEO4J_BOLT_PORT", "17687")
+    uri = os.environ.get("KGSEARCH_TEST_NEO4J_URI", f"bolt://127.0.0.1:{port}")
+    return require_server("neo4j", uri, _probe_neo4j)
+
+
+@pytest.fixture(scope="session")
+def es_url() -> str:
+    port = os.environ.get("KGSEARCH_ES_HTTP_PORT", "19200")
+    url = os.environ.get("KGSEARCH_TEST_ES_URL", f"http://127.0.0.1:{port}")
+    return require_server("elasticsearch", url, _probe_elasticsearch)
+
+
+def unique_namespace(prefix: str = "t") -> str:
+    """A fresh namespace per test, so integration tests never see each other's data."""
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import unique_namespace
 from contracts.graph_store import GraphStoreContract
 
+from kg.neo4j_store import Neo4jGraphStore
 from kg.sqlite_store import SQLiteGraphStore
 
 
@@ -27,3 +29,27 @@ class TestSQLiteGraphStore(GraphStoreContract):
         assert again.revision == revision
         assert again.get(P1) is not None
         again.close()
+
+
+@pytest.mark.integration
+class TestNeo4jGraphStore(GraphStoreContract):
+    @pytest.fixture
+    def store(self, neo4j_uri: str) -> Iterator[Neo4jGraphStore]:
+        store = Neo4jGraphStore(uri=neo4j_uri, namespace=unique_namespace())
+        yield store
+        store.drop()
+        store.close()
+
+    def test_namespaces_do_not_see_each_other(self, neo4j_uri: str) -> None:
+        from contracts.graph_store import P1, seed_batch
+
+        a = Neo4jGraphStore(uri=neo4j_uri, namespace=unique_namespace())
+        b = Neo4jGraphStore(uri=neo4j_uri, namespace=unique_namespace())
+        try:
+            a.write(seed_batch(), actor="t")
+            assert a.get(P1) is not None
+            assert b.get(P1) is None and b.count() == 0 and b.revision == 0
+        finally:
+            for s in (a, b):
+                s.drop()
+                s.close()

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import unique_namespace
 from contracts.vector_index import VECTORS, VectorIndexContract
 
+from search.es_index import ElasticsearchAdmin, ElasticsearchVectorIndex
 from search.vector import NumpyVectorIndex
 
 
@@ -31,3 +34,16 @@ class TestNumpyVectorIndex(VectorIndexContract):
         (tmp_path / "v" / "ids.json").write_text('["A", "B"]')
         with pytest.raises(ValueError, match="reindex"):
             NumpyVectorIndex.load(tmp_path / "v")
+
+
+@pytest.mark.integration
+class TestElasticsearchVectorIndex(VectorIndexContract):
+    @pytest.fixture
+    def index(self, es_url: str) -> Iterator[ElasticsearchVectorIndex]:
+        admin = ElasticsearchAdmin(url=es_url, prefix=unique_namespace("kgtest-"))
+        name = admin.create("v1", dim=4)
+        index = ElasticsearchVectorIndex(url=es_url, index=name, dim=4)
+        yield index
+        index.close()
+        admin.drop([name])
+        admin.close()

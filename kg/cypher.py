@@ -1,0 +1,215 @@
+"""Cypher for the Neo4j graph store, built by pure functions (unit-tested as strings).
+
+Every node of a store lives under one namespace label (``KG_<namespace>``), so several
+stores (one per test, or staging beside live) share a database without seeing each
+other. Labels and relationship types are never taken from user input: namespaces are
+validated, kinds and relation types come from the schema's enums.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kg.schema import EntityKind, RelationType
+
+__all__ = [
+    "Statement",
+    "constraints",
+    "create_relations",
+    "existing_relations",
+    "label",
+    "upsert_entities",
+]
+
+Statement = tuple[str, dict[str, Any]]
+
+_NAMESPACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,40}$")
+
+
+def label(namespace: str) -> str:
+    if not _NAMESPACE.match(namespace):
+        raise ValueError(
+            f"namespace {namespace!r} must start with a letter and hold only letters, "
+            "digits and underscores (at most 41 characters)"
+        )
+    return f"KG_{namespace}"
+
+
+def meta_label(namespace: str) -> str:
+    return f"{label(namespace)}_Meta"
+
+
+def change_label(namespace: str) -> str:
+    return f"{label(namespace)}_Change"
+
+
+def constraints(namespace: str) -> list[str]:
+    ns = label(namespace)
+    return [
+        f"CREATE CONSTRAINT {ns.lower()}_id IF NOT EXISTS FOR (n:{ns}) REQUIRE n.id IS UNIQUE",
+        f"CREATE CONSTRAINT {ns.lower()}_change_seq IF NOT EXISTS "
+        f"FOR (c:{change_label(namespace)}) REQUIRE c.seq IS UNIQUE",
+        f"CREATE CONSTRAINT {ns.lower()}_meta_key IF NOT EXISTS "
+        f"FOR (m:{meta_label(namespace)}) REQUIRE m.key IS UNIQUE",
+        f"CREATE INDEX {ns.lower()}_kind IF NOT EXISTS FOR (n:{ns}) ON (n.kind)",
+        f"CREATE INDEX {ns.lower()}_change_entity IF NOT EXISTS "
+        f"FOR (c:{change_label(namespace)}) ON (c.entity_id)",
+    ]
+
+
+def lock_meta(namespace: str) -> str:
+    """Take the namespace's write lock: every writer updates the one meta node first."""
+    return (
+        f"MERGE (m:{meta_label(namespace)} {{key: 'meta'}}) "
+        "ON CREATE SET m.seq = 0 SET m.writes = coalesce(m.writes, 0) + 1 RETURN m.seq AS seq"
+    )
+
+
+def read_meta(namespace: str) -> str:
+    return f"MATCH (m:{meta_label(namespace)} {{key: 'meta'}}) RETURN m.seq AS seq"
+
+
+def existing_entities(namespace: str) -> str:
+    return (
+        f"UNWIND $ids AS id MATCH (n:{label(namespace)} {{id: id}}) "
+        "RETURN n.id AS id, n.kind AS kind, n.props AS props, n.version AS version"
+    )
+
+
+def upsert_entities(namespace: str, kind: EntityKind, rows: list[dict[str, Any]]) -> Statement:
+    """``rows``: ``{id, props (JSON text), name, version}``; one kind per statement."""
+    query = (
+        f"UNWIND $rows AS r MERGE (n:{label(namespace)} {{id: r.id}}) "
+        f"SET n:{kind.value}, n.kind = $kind, n.props = r.props, n.name = r.name, "
+        "n.version = r.version"
+    )
+    return query, {"rows": rows, "kind": kind.value}
+
+
+def delete_entities(namespace: str, ids: list[str]) -> Statement:
+    return (
+        f"UNWIND $ids AS id MATCH (n:{label(namespace)} {{id: id}}) DETACH DELETE n",
+        {"ids": ids},
+    )
+
+
+def existing_relations(namespace: str, rtype: RelationType, pairs: list[list[str]]) -> Statement:
+    ns = label(namespace)
+    return (
+        f"UNWIND $pairs AS p MATCH (a:{ns} {{id: p[0]}})-[:{rtype.value}]->(b:{ns} {{id: p[1]}}) "
+        "RETURN a.id AS source, b.id AS target",
+        {"pairs": pairs},
+    )
+
+
+def create_relations(namespace: str, rtype: RelationType, pairs: list[list[str]]) -> Statement:
+    ns = label(namespace)
+    return (
+        f"UNWIND $pairs AS p MATCH (a:{ns} {{id: p[0]}}), (b:{ns} {{id: p[1]}}) "
+        f"CREATE (a)-[:{rtype.value}]->(b)",
+        {"pairs": pairs},
+    )
+
+
+def delete_relations(namespace: str, rtype: RelationType, pairs: list[list[str]]) -> Statement:
+    ns = label(namespace)
+    return (
+        f"UNWIND $pairs AS p MATCH (a:{ns} {{id: p[0]}})-[r:{rtype.value}]->(b:{ns} {{id: p[1]}}) "
+        "DELETE r RETURN a.id AS source, b.id AS target",
+        {"pairs": pairs},
+    )
+
+
+def category_cycle(namespace: str) -> str:
+    ns = label(namespace)
+    return (
+        f"UNWIND $ids AS id MATCH (c:{ns} {{id: id}}) "
+        f"WHERE EXISTS {{ MATCH (c)-[:{RelationType.SUBCATEGORY_OF.value}*1..64]->(c) }} "
+        "RETURN c.id AS id LIMIT 1"
+    )
+
+
+def append_changes(namespace: str) -> str:
+    return (
+        f"MATCH (m:{meta_label(namespace)} {{key: 'meta'}}) "
+        "SET m.seq = m.seq + size($changes) WITH m, m.seq - size($changes) AS base "
+        f"UNWIND range(0, size($changes) - 1) AS i WITH base, i, $changes[i] AS c "
+        f"CREATE (:{change_label(namespace)} {{seq: base + i + 1, at: c.at, actor: c.actor, "
+        "op: c.op, entity_id: c.entity_id, before: c.before, after: c.after})"
+    )
+
+
+def entities(namespace: str, *, by_kind: bool) -> str:
+    where = "WHERE n.kind = $kind " if by_kind else ""
+    return (
+        f"MATCH (n:{label(namespace)}) {where}"
+        "RETURN n.id AS id, n.kind AS kind, n.props AS props, n.version AS version ORDER BY n.id"
+    )
+
+
+def count(namespace: str, *, by_kind: bool) -> str:
+    where = "WHERE n.kind = $kind " if by_kind else ""
+    return f"MATCH (n:{label(namespace)}) {where}RETURN count(n) AS n"
+
+
+def relations(namespace: str, rtype: RelationType | None) -> str:
+    ns = label(namespace)
+    rel = f"[r:{rtype.value}]" if rtype else "[r]"
+    return (
+        f"MATCH (a:{ns})-{rel}->(b:{ns}) "
+        "RETURN a.id AS source, type(r) AS type, b.id AS target ORDER BY source, type, target"
+    )
+
+
+def neighbours(namespace: str, rtype: RelationType | None, direction: str) -> str:
+    ns = label(namespace)
+    rel = f"[r:{rtype.value}]" if rtype else "[r]"
+    pattern = {
+        "out": f"(a:{ns} {{id: $id}})-{rel}->(b:{ns})",
+        "in": f"(a:{ns} {{id: $id}})<-{rel}-(b:{ns})",
+        "both": f"(a:{ns} {{id: $id}})-{rel}-(b:{ns})",
+    }[direction]
+    return (
+        f"MATCH {pattern} RETURN startNode(r).id AS source, type(r) AS type, "
+        "endNode(r).id AS target, b.id AS id, b.kind AS kind, b.props AS props, "
+        "b.version AS version"
+    )
+
+
+def shortest_paths(namespace: str, max_hops: int) -> str:
+    if not 1 <= max_hops <= 10:
+        raise ValueError("max_hops must be between 1 and 10")
+    ns = label(namespace)
+    return (
+        f"MATCH (a:{ns} {{id: $source}}), (b:{ns} {{id: $target}}) "
+        f"MATCH p = allShortestPaths((a)-[*..{max_hops}]-(b)) "
+        "RETURN [r IN relationships(p) | [startNode(r).id, type(r), endNode(r).id]] AS rels "
+        "LIMIT $limit"
+    )
+
+
+def changes(namespace: str, *, by_entity: bool) -> str:
+    where = " AND c.entity_id = $entity_id" if by_entity else ""
+    return (
+        f"MATCH (c:{change_label(namespace)}) WHERE c.seq > $since{where} "
+        "RETURN c.seq AS seq, c.at AS at, c.actor AS actor, c.op AS op, "
+        "c.entity_id AS entity_id, c.before AS before, c.after AS after ORDER BY c.seq"
+    )
+
+
+def drop(namespace: str) -> list[str]:
+    """Statements that remove a namespace entirely (batched deletes, then its schema)."""
+    ns = label(namespace)
+    out = [
+        f"MATCH (n:{lbl}) CALL {{ WITH n DETACH DELETE n }} IN TRANSACTIONS OF 10000 ROWS"
+        for lbl in (ns, change_label(namespace), meta_label(namespace))
+    ]
+    out += [
+        f"DROP CONSTRAINT {ns.lower()}_id IF EXISTS",
+        f"DROP CONSTRAINT {ns.lower()}_change_seq IF EXISTS",
+        f"DROP CONSTRAINT {ns.lower()}_meta_key IF EXISTS",
+        f"DROP INDEX {ns.lower()}_kind IF EXISTS",
+        f"DROP INDEX {ns.lower()}_change_entity IF EXISTS",
+    ]
+    return out

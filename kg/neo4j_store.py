@@ -1,0 +1,381 @@
+"""``GraphStore`` on Neo4j (Bolt, official driver): the production graph backend.
+
+One namespace label per store (see :mod:`kg.cypher`). Writes run in one managed
+transaction per batch: the namespace's meta node is updated first, which serialises
+writers, so version checks cannot race; the driver retries transient failures with
+bounded backoff; a domain error inside the transaction rolls all of it back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from kg import cypher
+from kg.schema import (
+    RELATION_ENDPOINTS,
+    Change,
+    Entity,
+    EntityKind,
+    Relation,
+    RelationType,
+    WriteBatch,
+    kind_of,
+)
+from kg.store import (
+    BackendUnavailable,
+    Direction,
+    InvalidRelation,
+    Subgraph,
+    UnknownEntity,
+    VersionConflict,
+)
+
+if TYPE_CHECKING:
+    from neo4j import Driver, ManagedTransaction
+
+__all__ = ["Neo4jGraphStore"]
+
+_BATCH = 5_000
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _entity(row: Any) -> Entity:
+    return Entity(
+        id=row["id"],
+        kind=EntityKind(row["kind"]),
+        properties=json.loads(row["props"]),
+        version=int(row["version"]),
+    )
+
+
+class Neo4jGraphStore:
+    """A :class:`~kg.store.GraphStore` in Neo4j, isolated by ``namespace``."""
+
+    def __init__(
+        self,
+        *,
+        uri: str,
+        namespace: str = "main",
+        user: str | None = None,
+        password: str | None = None,
+        database: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        cypher.label(namespace)  # validate now, not on first use
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be > 0")
+        self._uri, self._namespace, self._database = uri, namespace, database
+        self._auth = (user, password or "") if user else None
+        self._timeout = timeout_s
+        self._driver: Driver | None = None
+        self._schema_ready = False
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    def _connect(self) -> Driver:
+        if self._driver is None:
+            from neo4j import GraphDatabase
+
+            self._driver = GraphDatabase.driver(
+                self._uri,
+                auth=self._auth,
+                connection_timeout=self._timeout,
+                connection_acquisition_timeout=self._timeout,
+                max_transaction_retry_time=self._timeout,
+            )
+        if not self._schema_ready:
+            self._run_auto(cypher.constraints(self._namespace))
+            self._schema_ready = True
+        return self._driver
+
+    def _unavailable(self, exc: Exception) -> BackendUnavailable:
+        return BackendUnavailable("neo4j", f"{self._uri}: {exc}")
+
+    def _run_auto(self, statements: Sequence[str]) -> None:
+        from neo4j.exceptions import DriverError, ServiceUnavailable, SessionExpired
+
+        assert self._driver is not None
+        try:
+            with self._driver.session(database=self._database) as session:
+                for statement in statements:
+                    session.run(statement).consume()
+        except (ServiceUnavailable, SessionExpired, DriverError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    def _read(self, query: str, **params: Any) -> list[Any]:
+        from neo4j import READ_ACCESS
+        from neo4j.exceptions import DriverError, ServiceUnavailable, SessionExpired
+
+        driver = self._connect()
+        try:
+            with driver.session(database=self._database, default_access_mode=READ_ACCESS) as s:
+                return list(s.execute_read(lambda tx: list(tx.run(query, **params))))
+        except (ServiceUnavailable, SessionExpired, DriverError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def write(self, batch: WriteBatch, *, actor: str) -> int:
+        from neo4j.exceptions import DriverError, ServiceUnavailable, SessionExpired
+
+        if not actor.strip():
+            raise ValueError("actor must name who makes the change")
+        driver = self._connect()
+        try:
+            with driver.session(database=self._database) as session:
+                return int(session.execute_write(self._apply, batch, actor))
+        except (ServiceUnavailable, SessionExpired, DriverError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    def _apply(self, tx: ManagedTransaction, batch: WriteBatch, actor: str) -> int:
+        ns = self._namespace
+        revision = int(tx.run(cypher.lock_meta(ns)).single(strict=True)["seq"])
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        log: list[dict[str, Any]] = []
+
+        def record(op: str, entity_id: str, before: Any, after: Any) -> None:
+            log.append(
+                {
+                    "at": now,
+                    "actor": actor,
+                    "op": op,
+                    "entity_id": entity_id,
+                    "before": before,
+                    "after": after,
+                }
+            )
+
+        ids = list(dict.fromkeys(w.id for w in batch.upserts))
+        existing = {
+            r["id"]: (r["props"], int(r["version"]))
+            for r in tx.run(cypher.existing_entities(ns), ids=ids)
+        }
+        rows: dict[EntityKind, list[dict[str, Any]]] = defaultdict(list)
+        for w in batch.upserts:
+            before = existing.get(w.id)
+            version = before[1] if before else 0
+            if w.expected_version is not None and w.expected_version != version:
+                raise VersionConflict(w.id, w.expected_version, version)
+            after = _dump(dict(w.properties))
+            if before is not None and before[0] == after:
+                continue
+            existing[w.id] = (after, version + 1)
+            name = w.properties.get("name")
+            rows[w.kind].append(
+                {
+                    "id": w.id,
+                    "props": after,
+                    "version": version + 1,
+                    "name": name if isinstance(name, str) else None,
+                }
+            )
+            record("update" if before else "create", w.id, before[0] if before else None, after)
+        for kind, kind_rows in rows.items():
+            for start in range(0, len(kind_rows), _BATCH):
+                query, params = cypher.upsert_entities(ns, kind, kind_rows[start : start + _BATCH])
+                tx.run(query, **params).consume()
+
+        if batch.deletes:
+            gone = {
+                r["id"]: r["props"]
+                for r in tx.run(cypher.existing_entities(ns), ids=list(batch.deletes))
+            }
+            for eid in batch.deletes:
+                if eid not in gone:
+                    raise UnknownEntity(eid, "cannot delete it")
+                record("delete", eid, gone[eid], None)
+            query, params = cypher.delete_entities(ns, list(batch.deletes))
+            tx.run(query, **params).consume()
+
+        if batch.relate:
+            self._relate(tx, batch.relate, record)
+        for rtype, pairs in _by_type(batch.unrelate).items():
+            query, params = cypher.delete_relations(ns, rtype, pairs)
+            for r in tx.run(query, **params):
+                record(
+                    "unrelate",
+                    r["source"],
+                    _dump({"type": rtype.value, "target": r["target"]}),
+                    None,
+                )
+
+        if log:
+            for start in range(0, len(log), _BATCH):
+                tx.run(cypher.append_changes(ns), changes=log[start : start + _BATCH]).consume()
+        return revision + len(log)
+
+    def _relate(self, tx: ManagedTransaction, relations: Sequence[Relation], record: Any) -> None:
+        ns = self._namespace
+        for rel in relations:
+            want_source, want_target = RELATION_ENDPOINTS[rel.type]
+            for end, want in ((rel.source, want_source), (rel.target, want_target)):
+                try:
+                    kind = kind_of(end)
+                except ValueError as exc:
+                    raise InvalidRelation(str(exc)) from None
+                if kind is not want:
+                    raise InvalidRelation(
+                        f"{rel.type} connects {want_source} -> {want_target}; {end!r} is a {kind}"
+                    )
+        ends = list({e for r in relations for e in (r.source, r.target)})
+        present = {r["id"] for r in tx.run(cypher.existing_entities(ns), ids=ends)}
+        for rel in relations:
+            for end in (rel.source, rel.target):
+                if end not in present:
+                    raise UnknownEntity(end, f"in relation {rel.source} -{rel.type}-> {rel.target}")
+        for rtype, pairs in _by_type(relations).items():
+            for start in range(0, len(pairs), _BATCH):
+                chunk = pairs[start : start + _BATCH]
+                query, params = cypher.existing_relations(ns, rtype, chunk)
+                have = {(r["source"], r["target"]) for r in tx.run(query, **params)}
+                new = [p for p in chunk if (p[0], p[1]) not in have]
+                if not new:
+                    continue
+                query, params = cypher.create_relations(ns, rtype, new)
+                tx.run(query, **params).consume()
+                for source, target in new:
+                    record("relate", source, None, _dump({"type": rtype.value, "target": target}))
+            if rtype is RelationType.SUBCATEGORY_OF:
+                sources = [p[0] for p in pairs]
+                cyclic = tx.run(cypher.category_cycle(ns), ids=sources).single()
+                if cyclic is not None:
+                    raise InvalidRelation(
+                        f"making {cyclic['id']!r} a subcategory there creates a cycle"
+                    )
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get(self, entity_id: str) -> Entity | None:
+        rows = self._read(cypher.existing_entities(self._namespace), ids=[entity_id])
+        return _entity(rows[0]) if rows else None
+
+    def get_many(self, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        ids = list(dict.fromkeys(entity_ids))
+        return {
+            r["id"]: _entity(r)
+            for r in self._read(cypher.existing_entities(self._namespace), ids=ids)
+        }
+
+    def entities(self, kind: EntityKind | None = None) -> Iterator[Entity]:
+        query = cypher.entities(self._namespace, by_kind=kind is not None)
+        return iter([_entity(r) for r in self._read(query, kind=kind.value if kind else None)])
+
+    def count(self, kind: EntityKind | None = None) -> int:
+        query = cypher.count(self._namespace, by_kind=kind is not None)
+        return int(self._read(query, kind=kind.value if kind else None)[0]["n"])
+
+    def relations(self, relation: RelationType | None = None) -> Iterator[Relation]:
+        rows = self._read(cypher.relations(self._namespace, relation))
+        return iter([Relation(r["source"], RelationType(r["type"]), r["target"]) for r in rows])
+
+    def neighbours(
+        self, entity_id: str, *, relation: RelationType | None = None, direction: Direction = "out"
+    ) -> list[tuple[Relation, Entity]]:
+        if direction not in ("out", "in", "both"):
+            raise ValueError(f"direction must be out, in or both, not {direction!r}")
+        if self.get(entity_id) is None:
+            raise UnknownEntity(entity_id)
+        rows = self._read(cypher.neighbours(self._namespace, relation, direction), id=entity_id)
+        pairs = {
+            (Relation(r["source"], RelationType(r["type"]), r["target"]), _entity(r)) for r in rows
+        }
+        return sorted(pairs, key=lambda p: (p[0].type, p[1].id))
+
+    def subgraph(self, entity_ids: Sequence[str], *, hops: int = 1, limit: int = 500) -> Subgraph:
+        if hops < 0 or limit < 1:
+            raise ValueError("hops must be >= 0 and limit >= 1")
+        found = self.get_many(entity_ids)
+        missing = [i for i in entity_ids if i not in found]
+        if missing:
+            raise UnknownEntity(missing[0])
+        seen: dict[str, Entity] = {i: found[i] for i in entity_ids}
+        relations: set[Relation] = set()
+        frontier = list(seen)
+        for _ in range(hops):
+            nxt: list[str] = []
+            for node in frontier:
+                for rel, other in self.neighbours(node, direction="both"):
+                    if other.id not in seen:
+                        if len(seen) >= limit:
+                            continue
+                        seen[other.id] = other
+                        nxt.append(other.id)
+                    relations.add(rel)
+            frontier = nxt
+        rels = tuple(sorted(r for r in relations if r.source in seen and r.target in seen))
+        return Subgraph(tuple(seen.values()), rels)
+
+    def paths(
+        self, source: str, target: str, *, max_hops: int = 4, limit: int = 3
+    ) -> list[list[Relation]]:
+        for end in (source, target):
+            if self.get(end) is None:
+                raise UnknownEntity(end)
+        if source == target:
+            return []
+        rows = self._read(
+            cypher.shortest_paths(self._namespace, max_hops),
+            source=source,
+            target=target,
+            limit=limit,
+        )
+        paths = [[Relation(s, RelationType(t), o) for s, t, o in r["rels"]] for r in rows]
+        return sorted(paths, key=lambda p: [(r.source, r.target) for r in p])
+
+    def triples(self) -> Iterator[tuple[str, str, str]]:
+        return ((r.source, r.type.value, r.target) for r in self.relations())
+
+    def changes(self, *, since: int = 0, entity_id: str | None = None) -> Iterator[Change]:
+        rows = self._read(
+            cypher.changes(self._namespace, by_entity=entity_id is not None),
+            since=since,
+            entity_id=entity_id,
+        )
+        return iter(
+            [
+                Change(
+                    r["seq"],
+                    r["at"],
+                    r["actor"],
+                    r["op"],
+                    r["entity_id"],
+                    json.loads(r["before"]) if r["before"] else None,
+                    json.loads(r["after"]) if r["after"] else None,
+                )
+                for r in rows
+            ]
+        )
+
+    @property
+    def revision(self) -> int:
+        rows = self._read(cypher.read_meta(self._namespace))
+        return int(rows[0]["seq"]) if rows else 0
+
+    def drop(self) -> None:
+        """Delete everything in this namespace, its constraints and indexes."""
+        self._connect()
+        self._run_auto(cypher.drop(self._namespace))
+        self._schema_ready = False
+
+    def close(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
+
+
+def _by_type(relations: Sequence[Relation]) -> dict[RelationType, list[list[str]]]:
+    grouped: dict[RelationType, list[list[str]]] = defaultdict(list)
+    for rel in dict.fromkeys(relations):
+        grouped[rel.type].append([rel.source, rel.target])
+    return grouped

@@ -1,0 +1,305 @@
+"""Elasticsearch backends for ``KeywordIndex`` and ``VectorIndex``, and index admin
+(versioned indexes behind an alias, swapped atomically).
+
+Both backends can point at the same physical index (one document per product holding
+the analysed fields and the vector). The client is created lazily; connection errors
+and timeouts become :class:`~kg.store.BackendUnavailable` after the client's bounded
+retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from kg.store import BackendUnavailable
+from search.es_queries import (
+    ID_FIELD,
+    VECTOR_FIELD,
+    dot_from_score,
+    index_body,
+    keyword_query,
+    knn_query,
+    restricted_field_query,
+)
+from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS, KeywordDoc
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+__all__ = [
+    "BulkError",
+    "ElasticsearchAdmin",
+    "ElasticsearchKeywordIndex",
+    "ElasticsearchVectorIndex",
+]
+
+
+class BulkError(RuntimeError):
+    """Some documents of a bulk write failed; ``failures`` maps product id to reason."""
+
+    code = "bulk_failed"
+
+    def __init__(self, index: str, failures: Mapping[str, str]) -> None:
+        self.failures = dict(failures)
+        shown = "; ".join(f"{k}: {v}" for k, v in list(self.failures.items())[:10])
+        super().__init__(f"{len(self.failures)} document(s) failed in {index}: {shown}")
+
+
+def connect(url: str, *, timeout_s: float = 10.0, retries: int = 3) -> Elasticsearch:
+    from elasticsearch import Elasticsearch
+
+    return Elasticsearch(
+        url,
+        request_timeout=timeout_s,
+        max_retries=retries,
+        retry_on_timeout=True,
+    )
+
+
+@contextmanager
+def _translate(url: str) -> Iterator[None]:
+    from elasticsearch import ConnectionError as ESConnectionError
+    from elasticsearch import ConnectionTimeout
+
+    try:
+        yield
+    except (ESConnectionError, ConnectionTimeout) as exc:
+        raise BackendUnavailable("elasticsearch", f"{url}: {exc}") from exc
+
+
+class _Base:
+    def __init__(self, *, url: str, index: str, client: Elasticsearch | None = None) -> None:
+        if not index or index != index.lower() or any(c in index for c in ' "*\\<|,>/?'):
+            raise ValueError(f"invalid Elasticsearch index name {index!r}")
+        self.url, self.index = url, index
+        self._client = client
+
+    @property
+    def client(self) -> Elasticsearch:
+        if self._client is None:
+            self._client = connect(self.url)
+        return self._client
+
+    def _bulk(self, actions: list[dict[str, Any]]) -> None:
+        if not actions:
+            return
+        with _translate(self.url):
+            response = self.client.bulk(operations=actions, refresh=True)
+        if response.get("errors"):
+            failures = {}
+            for item in response["items"]:
+                op = next(iter(item.values()))
+                if op.get("error") and not (op.get("status") == 404 and "delete" in item):
+                    failures[op["_id"]] = op["error"].get("reason", str(op["error"]))
+            if failures:
+                raise BulkError(self.index, failures)
+
+    def count(self) -> int:
+        with _translate(self.url):
+            return int(self.client.count(index=self.index)["count"])
+
+    def delete(self, product_ids: Sequence[str]) -> None:
+        actions = [{"delete": {"_index": self.index, "_id": pid}} for pid in product_ids]
+        self._bulk(actions)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+class ElasticsearchKeywordIndex(_Base):
+    """Per-field BM25 in Elasticsearch over pre-analysed tokens."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        index: str,
+        field_weights: Mapping[str, float] = DEFAULT_FIELD_WEIGHTS,
+        client: Elasticsearch | None = None,
+    ) -> None:
+        super().__init__(url=url, index=index, client=client)
+        unknown = set(field_weights) - set(KEYWORD_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown field(s) {sorted(unknown)}; fields are {KEYWORD_FIELDS}")
+        self._weights = {f: float(field_weights.get(f, 0.0)) for f in KEYWORD_FIELDS}
+
+    def upsert(self, docs: Sequence[KeywordDoc]) -> None:
+        actions: list[dict[str, Any]] = []
+        for doc in docs:
+            missing = set(KEYWORD_FIELDS) - set(doc.fields)
+            if missing:
+                raise ValueError(f"document {doc.product_id!r} lacks fields {sorted(missing)}")
+            actions.append({"update": {"_index": self.index, "_id": doc.product_id}})
+            actions.append({"doc": {ID_FIELD: doc.product_id, **doc.fields}, "doc_as_upsert": True})
+        self._bulk(actions)
+
+    def search(self, tokens: Sequence[str], *, k: int) -> list[tuple[str, float]]:
+        if k < 1:
+            raise ValueError("k must be >= 1")
+        if not tokens:
+            return []
+        with _translate(self.url):
+            response = self.client.search(
+                index=self.index,
+                query=keyword_query(tokens, self._weights),
+                size=k,
+                source=False,
+                track_total_hits=False,
+            )
+        return [(h["_id"], float(h["_score"])) for h in response["hits"]["hits"]]
+
+    def field_scores(
+        self, tokens: Sequence[str], product_ids: Sequence[str]
+    ) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {f: {} for f in KEYWORD_FIELDS}
+        if not tokens or not product_ids:
+            return out
+        searches: list[dict[str, Any]] = []
+        for field in KEYWORD_FIELDS:
+            searches.append({"index": self.index})
+            searches.append(
+                {
+                    "query": restricted_field_query(field, tokens, product_ids),
+                    "size": len(product_ids),
+                    "_source": False,
+                    "track_total_hits": False,
+                }
+            )
+        with _translate(self.url):
+            response = self.client.msearch(searches=searches)
+        for field, result in zip(KEYWORD_FIELDS, response["responses"], strict=True):
+            if "error" in result:
+                raise RuntimeError(f"field {field} scoring failed: {result['error']}")
+            out[field] = {h["_id"]: float(h["_score"]) for h in result["hits"]["hits"]}
+        return out
+
+
+class ElasticsearchVectorIndex(_Base):
+    """``dense_vector`` with HNSW kNN; dot product on L2-normalised vectors = cosine."""
+
+    def __init__(
+        self, *, url: str, index: str, dim: int, client: Elasticsearch | None = None
+    ) -> None:
+        super().__init__(url=url, index=index, client=client)
+        if dim < 1:
+            raise ValueError("dim must be >= 1")
+        self._dim = dim
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def upsert(self, product_ids: Sequence[str], vectors: npt.NDArray[np.float32]) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self._dim:
+            raise ValueError(f"expected vectors of shape (n, {self._dim}), got {vectors.shape}")
+        if not np.isfinite(vectors).all():
+            raise ValueError("vectors contain NaN or infinite values")
+        if len(product_ids) != vectors.shape[0]:
+            raise ValueError(f"{len(product_ids)} ids for {vectors.shape[0]} vectors")
+        norms = np.linalg.norm(vectors, axis=1)
+        if not np.allclose(norms, 1.0, atol=1e-3):
+            raise ValueError("vectors must be L2-normalised (dot_product similarity)")
+        actions: list[dict[str, Any]] = []
+        for pid, vec in zip(product_ids, vectors, strict=True):
+            actions.append({"update": {"_index": self.index, "_id": pid}})
+            actions.append(
+                {"doc": {ID_FIELD: pid, VECTOR_FIELD: vec.tolist()}, "doc_as_upsert": True}
+            )
+        self._bulk(actions)
+
+    def _knn(
+        self, vector: npt.NDArray[np.float32], k: int, ids: Sequence[str] | None
+    ) -> list[tuple[str, float]]:
+        with _translate(self.url):
+            response = self.client.search(
+                index=self.index,
+                knn=knn_query(vector, k=k, ids=ids),
+                size=k,
+                source=False,
+                track_total_hits=False,
+            )
+        return [(h["_id"], dot_from_score(float(h["_score"]))) for h in response["hits"]["hits"]]
+
+    def search(
+        self, vector: npt.NDArray[np.float32], *, k: int, allowed: frozenset[str] | None = None
+    ) -> list[tuple[str, float]]:
+        if k < 1:
+            raise ValueError("k must be >= 1")
+        if allowed is not None and not allowed:
+            return []
+        return self._knn(vector, k, sorted(allowed) if allowed is not None else None)
+
+    def scores(
+        self, vector: npt.NDArray[np.float32], product_ids: Sequence[str]
+    ) -> dict[str, float]:
+        if not product_ids:
+            return {}
+        return dict(self._knn(vector, len(product_ids), list(product_ids)))
+
+
+class ElasticsearchAdmin:
+    """Versioned physical indexes ``<prefix>-<version>`` behind the alias ``<prefix>``."""
+
+    def __init__(self, *, url: str, prefix: str, client: Elasticsearch | None = None) -> None:
+        _Base(url=url, index=prefix)  # validates the name
+        self.url, self.prefix = url, prefix
+        self._client = client
+
+    @property
+    def client(self) -> Elasticsearch:
+        if self._client is None:
+            self._client = connect(self.url)
+        return self._client
+
+    def index_name(self, version: str) -> str:
+        return f"{self.prefix}-{version.lower()}"
+
+    def create(self, version: str, *, dim: int) -> str:
+        name = self.index_name(version)
+        with _translate(self.url):
+            if self.client.indices.exists(index=name):
+                self.client.indices.delete(index=name)
+            self.client.indices.create(index=name, **index_body(dim=dim))
+        return name
+
+    def live(self) -> str | None:
+        """The physical index the alias points at, if any."""
+        with _translate(self.url):
+            if not self.client.indices.exists_alias(name=self.prefix):
+                return None
+            found = self.client.indices.get_alias(name=self.prefix)
+        names = sorted(found)
+        return names[0] if names else None
+
+    def swap(self, version: str) -> None:
+        """Point the alias at ``version``'s index in one atomic ``_aliases`` call."""
+        target = self.index_name(version)
+        actions: list[dict[str, Any]] = [{"add": {"index": target, "alias": self.prefix}}]
+        current = self.live()
+        if current and current != target:
+            actions.insert(0, {"remove": {"index": current, "alias": self.prefix}})
+        with _translate(self.url):
+            self.client.indices.update_aliases(actions=actions)
+
+    def versions(self) -> list[str]:
+        with _translate(self.url):
+            found = self.client.indices.get(index=f"{self.prefix}-*", allow_no_indices=True)
+        return sorted(found)
+
+    def drop(self, names: Sequence[str]) -> None:
+        with _translate(self.url):
+            for name in names:
+                self.client.indices.delete(index=name, ignore_unavailable=True)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -1,0 +1,92 @@
+"""Elasticsearch request bodies, built by pure functions (unit tests check them as dicts).
+
+Text is analysed in Python (:mod:`search.analysis`) and indexed as space-separated
+tokens under the ``whitespace`` analyzer, so Elasticsearch scores the same terms as
+tantivy. The integ-test distribution has no analysis-common module, so this is also
+the only analysis that would work there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from search.keyword import KEYWORD_FIELDS
+
+__all__ = [
+    "field_query",
+    "index_body",
+    "keyword_query",
+    "knn_query",
+    "restricted_field_query",
+]
+
+ID_FIELD = "product_id"
+VECTOR_FIELD = "vector"
+
+
+def index_body(*, dim: int | None) -> dict[str, Any]:
+    """Settings and mappings: one shard (index-wide BM25 statistics, like tantivy)."""
+    properties: dict[str, Any] = {ID_FIELD: {"type": "keyword"}}
+    for field in KEYWORD_FIELDS:
+        properties[field] = {"type": "text", "analyzer": "whitespace", "norms": True}
+    if dim is not None:
+        properties[VECTOR_FIELD] = {
+            "type": "dense_vector",
+            "dims": dim,
+            "index": True,
+            "similarity": "dot_product",  # vectors are L2-normalised: dot = cosine
+            "index_options": {"type": "hnsw", "m": 16, "ef_construction": 100},
+        }
+    return {
+        "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"},
+        "mappings": {"dynamic": "strict", "properties": properties},
+    }
+
+
+def field_query(field: str, tokens: Sequence[str], boost: float = 1.0) -> dict[str, Any]:
+    """Any-token match in one field; BM25 summed over matched tokens (a bool of terms)."""
+    terms = list(dict.fromkeys(tokens))
+    return {
+        "bool": {
+            "should": [{"term": {field: {"value": t}}} for t in terms],
+            "boost": boost,
+        }
+    }
+
+
+def keyword_query(tokens: Sequence[str], weights: Mapping[str, float]) -> dict[str, Any]:
+    return {
+        "bool": {
+            "should": [field_query(f, tokens, w) for f, w in weights.items() if w > 0],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def restricted_field_query(field: str, tokens: Sequence[str], ids: Sequence[str]) -> dict[str, Any]:
+    """BM25 of one field for the given products only (the filter does not score)."""
+    return {
+        "bool": {"must": [field_query(field, tokens)], "filter": [{"terms": {ID_FIELD: list(ids)}}]}
+    }
+
+
+def knn_query(
+    vector: Iterable[float], *, k: int, ids: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """kNN over the HNSW graph; with ``ids``, only among those (Lucene searches a small
+    filtered set exactly)."""
+    body: dict[str, Any] = {
+        "field": VECTOR_FIELD,
+        "query_vector": [float(x) for x in vector],
+        "k": k,
+        "num_candidates": min(10_000, max(100, 2 * k)),
+    }
+    if ids is not None:
+        body["filter"] = {"terms": {ID_FIELD: list(ids)}}
+    return body
+
+
+def dot_from_score(score: float) -> float:
+    """Elasticsearch reports ``(1 + dot) / 2`` for ``dot_product``; undo it."""
+    return 2.0 * score - 1.0

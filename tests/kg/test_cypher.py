@@ -1,0 +1,74 @@
+"""Cypher builders are pure: check the text and parameters without a server."""
+
+from __future__ import annotations
+
+import pytest
+
+from kg import cypher
+from kg.neo4j_store import Neo4jGraphStore
+from kg.schema import EntityKind, RelationType
+from kg.store import BackendUnavailable
+
+
+def test_namespace_label_is_validated() -> None:
+    assert cypher.label("main") == "KG_main"
+    for bad in ("", "1abc", "a-b", "x" * 42, "a b", "a`) DETACH DELETE n //"):
+        with pytest.raises(ValueError, match="namespace"):
+            cypher.label(bad)
+
+
+def test_upsert_groups_one_kind_and_parametrises_values() -> None:
+    rows = [{"id": "product:P1", "props": "{}", "name": "x", "version": 1}]
+    query, params = cypher.upsert_entities("t1", EntityKind.PRODUCT, rows)
+    assert query.startswith("UNWIND $rows AS r MERGE (n:KG_t1 {id: r.id})")
+    assert "SET n:Product" in query
+    assert params == {"rows": rows, "kind": "Product"}
+    assert "product:P1" not in query  # values travel as parameters only
+
+
+def test_relations_use_schema_types_only() -> None:
+    query, params = cypher.create_relations(
+        "t1", RelationType.HAS_BRAND, [["product:P1", "brand:a"]]
+    )
+    assert "CREATE (a)-[:HAS_BRAND]->(b)" in query
+    assert params == {"pairs": [["product:P1", "brand:a"]]}
+    query, _ = cypher.delete_relations("t1", RelationType.IN_CATEGORY, [])
+    assert "[r:IN_CATEGORY]" in query and query.rstrip().endswith(
+        "RETURN a.id AS source, b.id AS target"
+    )
+
+
+def test_constraints_and_drop_cover_the_same_schema() -> None:
+    created = cypher.constraints("t1")
+    assert any("REQUIRE n.id IS UNIQUE" in c for c in created)
+    assert any("REQUIRE m.key IS UNIQUE" in c for c in created)
+    names = {c.split()[2] for c in created}
+    dropped = {d.split()[2] for d in cypher.drop("t1") if d.startswith("DROP")}
+    assert names == dropped
+
+
+def test_shortest_paths_bounds_hops() -> None:
+    assert "[*..3]" in cypher.shortest_paths("t1", 3)
+    with pytest.raises(ValueError):
+        cypher.shortest_paths("t1", 0)
+
+
+def test_neighbours_direction_patterns() -> None:
+    assert "-[r:HAS_BRAND]->" in cypher.neighbours("t1", RelationType.HAS_BRAND, "out")
+    assert "<-[r]-" in cypher.neighbours("t1", None, "in")
+    assert ")-[r]-(" in cypher.neighbours("t1", None, "both")
+
+
+def test_store_validates_arguments_without_connecting() -> None:
+    with pytest.raises(ValueError, match="namespace"):
+        Neo4jGraphStore(uri="bolt://127.0.0.1:1", namespace="bad-name")
+    with pytest.raises(ValueError):
+        Neo4jGraphStore(uri="bolt://127.0.0.1:1", timeout_s=0)
+
+
+def test_server_down_is_backend_unavailable() -> None:
+    """A real connection attempt to a closed port: no server, no mock."""
+    store = Neo4jGraphStore(uri="bolt://127.0.0.1:9", namespace="down", timeout_s=1)
+    with pytest.raises(BackendUnavailable, match="neo4j"):
+        store.get("product:P1")
+    store.close()
