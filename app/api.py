@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from app.engine import Engine
 from app.schemas import ErrorOut, HealthOut, SearchOut
 from ingest.versions import NoIndexError
-from kg.store import UnknownEntity
+from kg.store import BackendUnavailable, UnknownEntity
 from ranker.fusion import make_ranker
 from search.filters import Filters, UnknownFilter
 from search.service import InvalidQuery
@@ -96,6 +96,10 @@ def create_app(engine: Engine) -> FastAPI:
     async def _no_index(_: Request, exc: NoIndexError) -> JSONResponse:
         return _error(503, exc.code, str(exc))
 
+    @app.exception_handler(BackendUnavailable)
+    async def _backend_down(_: Request, exc: BackendUnavailable) -> JSONResponse:
+        return _error(503, exc.code, str(exc), exc.backend)
+
     @app.exception_handler(UnknownEntity)
     async def _unknown(_: Request, exc: UnknownEntity) -> JSONResponse:
         return _error(404, exc.code, str(exc), "product_id")
@@ -103,14 +107,17 @@ def create_app(engine: Engine) -> FastAPI:
     @app.get("/health", response_model=HealthOut)
     def health(engine: EngineDep) -> Any:
         try:
+            revision = engine.graph.revision
             _, manifest = engine.service()
         except NoIndexError as exc:
             return _error(503, exc.code, str(exc))
+        except BackendUnavailable as exc:
+            return _error(503, exc.code, str(exc), exc.backend)
         return HealthOut(
             status="ok",
             index_version=manifest.version,
             products=manifest.products,
-            graph_revision=engine.graph.revision,
+            graph_revision=revision,
         )
 
     @app.get("/search", response_model=SearchOut)

@@ -24,7 +24,7 @@ from app.progress import progress_bars
 from app.settings import Settings
 from ingest.formats import CatalogueError
 from ingest.versions import NoIndexError
-from kg.store import GraphError
+from kg.store import BackendUnavailable, GraphError
 from ranker.evaluation import METRICS, SystemScores
 from search.filters import UnknownFilter
 from search.service import InvalidQuery
@@ -63,7 +63,7 @@ def _errors() -> Iterator[None]:
         _fail(f"invalid settings: {exc}", 2)
     except FileNotFoundError as exc:
         _fail(str(exc), 2)
-    except NoIndexError as exc:
+    except (NoIndexError, BackendUnavailable) as exc:
         _fail(str(exc), 1)
     except ValueError as exc:
         _fail(str(exc), 2)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,13 @@ from ingest.formats import CatalogueError, RowError, read_products
 from ingest.judgments import load_judgments, select_split
 from ingest.reindex import IndexConfig, Progress, collect_runs, open_version, reindex
 from ingest.versions import IndexVersions, Manifest
+from kg.neo4j_store import Neo4jGraphStore
 from kg.sqlite_store import SQLiteGraphStore
 from kg.store import GraphStore
 from ranker.evaluation import JudgedQuery, SystemScores, evaluate
 from ranker.fusion import RANKERS, Ranker, make_ranker
 from search.analysis import Analyzer
+from search.backends import ElasticsearchBackend, EmbeddedBackend, IndexBackend
 from search.encoder import Encoder, MiniLMEncoder
 from search.service import SearchService
 
@@ -42,6 +44,39 @@ def _quiet(stage: str, done: int, total: int) -> None:
     return None
 
 
+def _sqlite(settings: Settings) -> GraphStore:
+    return SQLiteGraphStore(path=settings.data_dir / "graph.sqlite")
+
+
+def _neo4j(settings: Settings) -> GraphStore:
+    password = settings.neo4j_password.get_secret_value() if settings.neo4j_password else None
+    return Neo4jGraphStore(
+        uri=settings.neo4j_uri,
+        namespace=settings.neo4j_namespace,
+        user=settings.neo4j_user,
+        password=password,
+        timeout_s=settings.backend_timeout_s,
+    )
+
+
+def _embedded(settings: Settings) -> IndexBackend:
+    return EmbeddedBackend()
+
+
+def _elasticsearch(settings: Settings) -> IndexBackend:
+    return ElasticsearchBackend(
+        url=settings.elasticsearch_url, prefix=settings.elasticsearch_prefix
+    )
+
+
+#: Backends by the names settings use.
+GRAPH_BACKENDS: dict[str, Callable[[Settings], GraphStore]] = {"sqlite": _sqlite, "neo4j": _neo4j}
+SEARCH_BACKENDS: dict[str, Callable[[Settings], IndexBackend]] = {
+    "embedded": _embedded,
+    "elasticsearch": _elasticsearch,
+}
+
+
 class Engine:
     """One per process; safe to share between request threads."""
 
@@ -52,6 +87,7 @@ class Engine:
         self.encoder: Encoder = encoder or MiniLMEncoder(device=settings.device)
         self.analyzer = Analyzer()
         self.versions = IndexVersions(root=self.home / "index")
+        self.backend = SEARCH_BACKENDS[settings.search_backend](settings)
         self._graph: GraphStore | None = None
         self._lock = threading.Lock()
         self._loaded: tuple[tuple[int, int] | None, SearchService, Manifest] | None = None
@@ -61,7 +97,7 @@ class Engine:
     @property
     def graph(self) -> GraphStore:
         if self._graph is None:
-            self._graph = SQLiteGraphStore(path=self.home / "graph.sqlite")
+            self._graph = GRAPH_BACKENDS[self.settings.graph_backend](self.settings)
         return self._graph
 
     @property
@@ -80,6 +116,7 @@ class Engine:
                     self.versions.live_path(),
                     encoder=self.encoder,
                     analyzer=self.analyzer,
+                    backend=self.backend,
                     ranker=self.settings.ranker,
                 )
                 self._loaded = (stamp, service, manifest)
@@ -118,12 +155,15 @@ class Engine:
             analyzer=self.analyzer,
             judged=self.judged(),
             config=config,
+            backend=self.backend,
             progress=progress,
         )
 
     def rollback(self) -> str:
         with self.versions.locked():
-            return self.versions.rollback()
+            previous = self.versions.rollback()
+            self.backend.activate(previous)
+            return previous
 
     def rankers(self) -> dict[str, Ranker]:
         _, manifest = self.service()
@@ -154,6 +194,8 @@ class Engine:
             "home": str(self.home),
             "live_index": live,
             "versions": self.versions.names(),
+            "graph_backend": self.settings.graph_backend,
+            "search_backend": self.settings.search_backend,
             "graph_revision": self.graph.revision,
         }
 
@@ -164,6 +206,9 @@ class Engine:
 
     def wipe(self) -> None:
         """Delete the graph, every index version and the generated catalogue under home."""
+        if isinstance(self.graph, Neo4jGraphStore):
+            self.graph.drop()
+        self.backend.retain([])
         self.close()
         self._loaded = None
         for name in ("graph.sqlite", "graph.sqlite-wal", "graph.sqlite-shm"):

@@ -20,8 +20,15 @@ class Settings(BaseSettings):
         description="Data directory: graph, index versions, generated catalogue.",
     )
     mode: Literal["development", "production"] = "development"
-    graph_backend: Literal["sqlite"] = "sqlite"
-    search_backend: Literal["embedded"] = "embedded"
+    graph_backend: Literal["sqlite", "neo4j"] = "sqlite"
+    search_backend: Literal["embedded", "elasticsearch"] = "embedded"
+    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    neo4j_namespace: str = "main"
+    neo4j_user: str | None = None
+    neo4j_password: SecretStr | None = None
+    elasticsearch_url: str = "http://127.0.0.1:9200"
+    elasticsearch_prefix: str = "kgsearch-products"
+    backend_timeout_s: float = Field(default=10.0, gt=0, le=300)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     ranker: str | None = Field(default=None, description="Override the index's default ranker.")

@@ -20,11 +20,10 @@ from ranker.candidates import CandidateSet
 from ranker.evaluation import JudgedQuery, evaluate
 from ranker.fusion import RANKERS, Ranker, make_ranker, tune_linear
 from search.analysis import Analyzer
+from search.backends import EmbeddedBackend, IndexBackend
 from search.encoder import Encoder, product_text
 from search.keyword import DEFAULT_FIELD_WEIGHTS, keyword_doc
 from search.service import SearchService
-from search.tantivy_index import TantivyKeywordIndex
-from search.vector import NumpyVectorIndex
 
 __all__ = ["BuildCheckError", "IndexConfig", "Progress", "collect_runs", "open_version", "reindex"]
 
@@ -68,18 +67,30 @@ def collect_runs(
 
 
 def open_version(
-    path: Path, *, encoder: Encoder, analyzer: Analyzer, ranker: str | None = None
+    path: Path,
+    *,
+    encoder: Encoder,
+    analyzer: Analyzer,
+    backend: IndexBackend,
+    ranker: str | None = None,
 ) -> tuple[SearchService, Manifest]:
-    """Open one index version as a :class:`SearchService`, checking it fits ``encoder``."""
+    """Open one index version as a :class:`SearchService`, checking it fits ``encoder``
+    and ``backend``."""
     manifest = Manifest.model_validate_json((path / "manifest.json").read_text())
     if manifest.encoder != encoder.name or manifest.dim != encoder.dim:
         raise BuildCheckError(
             f"index {manifest.version} was built with {manifest.encoder} ({manifest.dim}-d) but "
             f"the configured encoder is {encoder.name} ({encoder.dim}-d): run `kgsearch reindex`"
         )
+    if manifest.search_backend != backend.name:
+        raise BuildCheckError(
+            f"index {manifest.version} lives in the {manifest.search_backend} backend but "
+            f"the search backend is set to {backend.name}: run `kgsearch reindex`"
+        )
     docs = read_documents(path / "documents.jsonl")
-    keyword = TantivyKeywordIndex(path=path / "keyword", field_weights=manifest.field_weights)
-    vectors = NumpyVectorIndex.load(path / "vectors")
+    keyword, vectors = backend.open(
+        manifest.version, path, field_weights=manifest.field_weights, dim=manifest.dim
+    )
     counts = {"documents": len(docs), "keyword": keyword.count(), "vectors": vectors.count()}
     if len(set(counts.values())) != 1 or len(docs) != manifest.products:
         raise BuildCheckError(
@@ -102,9 +113,11 @@ def open_version(
 
 
 def _build_parts(
+    name: str,
     where: Path,
     docs: list[ProductDocument],
     *,
+    backend: IndexBackend,
     encoder: Encoder,
     analyzer: Analyzer,
     config: IndexConfig,
@@ -113,22 +126,24 @@ def _build_parts(
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     write_documents(where / "documents.jsonl", docs)
-    keyword = TantivyKeywordIndex(path=where / "keyword", field_weights=config.field_weights)
-    batch = 5_000
+    keyword, vectors = backend.create(
+        name, where, field_weights=config.field_weights, dim=encoder.dim
+    )
+    batch = 2_000
     for start in range(0, len(docs), batch):
         keyword.upsert([keyword_doc(d, analyzer) for d in docs[start : start + batch]])
         progress("keyword", min(start + batch, len(docs)), len(docs))
     seconds["keyword"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    vectors = encoder.encode(
-        [product_text(d) for d in docs],
-        batch_size=config.encode_batch_size,
-        progress=lambda done, total: progress("vectors", done, total),
-    )
-    index = NumpyVectorIndex(dim=encoder.dim)
-    index.upsert([d.product_id for d in docs], vectors)
-    index.save(where / "vectors")
+    for start in range(0, len(docs), batch):
+        chunk = docs[start : start + batch]
+        vectors.upsert(
+            [d.product_id for d in chunk],
+            encoder.encode([product_text(d) for d in chunk], batch_size=config.encode_batch_size),
+        )
+        progress("vectors", min(start + batch, len(docs)), len(docs))
+    backend.finish(name, where, vectors)
     seconds["vectors"] = time.perf_counter() - started
     return seconds
 
@@ -147,6 +162,35 @@ def _smoke_check(service: SearchService, docs: Sequence[ProductDocument]) -> Non
         )
 
 
+def _tune_and_evaluate(
+    service: SearchService,
+    judged: Sequence[JudgedQuery],
+    rankers: dict[str, dict[str, object]],
+    seconds: dict[str, float],
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Tune ``linear`` on train (updating ``rankers``), evaluate all on valid and test."""
+    evaluation: dict[str, dict[str, dict[str, float]]] = {}
+    train = [q for q in judged if q.split == "train" and q.grades]
+    if not train:
+        return evaluation
+    started = time.perf_counter()
+    tuned, train_ndcg = tune_linear([(c, q.grades) for q, c in collect_runs(service, train)])
+    rankers["linear"] = tuned.params()
+    log.info(
+        "linear fusion tuned on %d train queries: %s (NDCG@10 %.4f)",
+        len(train),
+        tuned.params(),
+        train_ndcg,
+    )
+    systems: dict[str, Ranker] = {n: make_ranker(n, p) for n, p in rankers.items()}
+    for split in ("valid", "test"):
+        if any(q.split == split for q in judged):
+            runs = collect_runs(service, select_split(judged, split))
+            evaluation[split] = {n: s.as_dict() for n, s in evaluate(runs, systems).items()}
+    seconds["tune_and_evaluate"] = time.perf_counter() - started
+    return evaluation
+
+
 def reindex(
     *,
     graph: GraphStore,
@@ -155,6 +199,7 @@ def reindex(
     analyzer: Analyzer,
     judged: Sequence[JudgedQuery] = (),
     config: IndexConfig | None = None,
+    backend: IndexBackend | None = None,
     progress: Progress = _noop,
 ) -> Manifest:
     """Build a complete new version from ``graph``, check it, make it live; return its manifest.
@@ -162,6 +207,7 @@ def reindex(
     With judged queries, the ``linear`` ranker is tuned on the ``train`` split and every
     ranker is evaluated on ``valid`` and ``test``; the figures go into the manifest."""
     config = config or IndexConfig()
+    backend = backend or EmbeddedBackend()
     with versions.locked():
         revision = graph.revision
         docs = sorted(product_documents(graph), key=lambda d: d.product_id)
@@ -173,56 +219,52 @@ def reindex(
         log.info(
             "building index %s from graph revision %d (%d products)", name, revision, len(docs)
         )
-        with versions.staging(name) as where:
-            seconds = _build_parts(
-                where, docs, encoder=encoder, analyzer=analyzer, config=config, progress=progress
-            )
-            rankers: dict[str, dict[str, object]] = {n: {} for n in RANKERS}
-            draft = Manifest(
-                version=name,
-                created_at=Manifest.now(),
-                graph_revision=revision,
-                products=len(docs),
-                encoder=encoder.name,
-                dim=encoder.dim,
-                field_weights=dict(config.field_weights),
-                recall_k=config.recall_k,
-                dense_min_score=config.dense_min_score,
-                rankers=rankers,
-                default_ranker=config.default_ranker,
-                seconds=seconds,
-            )
-            (where / "manifest.json").write_text(draft.model_dump_json(indent=2))
-            service, _ = open_version(where, encoder=encoder, analyzer=analyzer, ranker="rrf")
-            _smoke_check(service, docs)
+        try:
+            with versions.staging(name) as where:
+                seconds = _build_parts(
+                    name,
+                    where,
+                    docs,
+                    backend=backend,
+                    encoder=encoder,
+                    analyzer=analyzer,
+                    config=config,
+                    progress=progress,
+                )
+                rankers: dict[str, dict[str, object]] = {n: {} for n in RANKERS}
+                draft = Manifest(
+                    version=name,
+                    created_at=Manifest.now(),
+                    graph_revision=revision,
+                    products=len(docs),
+                    encoder=encoder.name,
+                    dim=encoder.dim,
+                    search_backend=backend.name,
+                    field_weights=dict(config.field_weights),
+                    recall_k=config.recall_k,
+                    dense_min_score=config.dense_min_score,
+                    rankers=rankers,
+                    default_ranker=config.default_ranker,
+                    seconds=seconds,
+                )
+                (where / "manifest.json").write_text(draft.model_dump_json(indent=2))
+                service, _ = open_version(
+                    where, encoder=encoder, analyzer=analyzer, backend=backend, ranker="rrf"
+                )
+                _smoke_check(service, docs)
 
-            evaluation: dict[str, dict[str, dict[str, float]]] = {}
-            train = [q for q in judged if q.split == "train" and q.grades]
-            if train:
-                started = time.perf_counter()
-                tuned, train_ndcg = tune_linear(
-                    [(c, q.grades) for q, c in collect_runs(service, train)]
+                evaluation = _tune_and_evaluate(service, judged, rankers, seconds)
+                manifest = draft.model_copy(
+                    update={"rankers": rankers, "evaluation": evaluation, "seconds": seconds}
                 )
-                rankers["linear"] = tuned.params()
-                log.info(
-                    "linear fusion tuned on %d train queries: %s (NDCG@10 %.4f)",
-                    len(train),
-                    tuned.params(),
-                    train_ndcg,
-                )
-                systems: dict[str, Ranker] = {n: make_ranker(n, p) for n, p in rankers.items()}
-                for split in ("valid", "test"):
-                    if any(q.split == split for q in judged):
-                        runs = collect_runs(service, select_split(judged, split))
-                        scores = evaluate(runs, systems)
-                        evaluation[split] = {n: s.as_dict() for n, s in scores.items()}
-                seconds["tune_and_evaluate"] = time.perf_counter() - started
-            manifest = draft.model_copy(
-                update={"rankers": rankers, "evaluation": evaluation, "seconds": seconds}
-            )
-            (where / "manifest.json").write_text(manifest.model_dump_json(indent=2))
+                (where / "manifest.json").write_text(manifest.model_dump_json(indent=2))
+        except BaseException:
+            backend.discard(name)
+            raise
+        backend.activate(name)
         versions.activate(name)
         removed = versions.prune(keep=config.keep_versions)
+        removed += backend.retain([versions.live() or name, *versions.history()])
         if removed:
             log.info("pruned old index versions %s", removed)
         return manifest

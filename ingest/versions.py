@@ -51,6 +51,7 @@ class Manifest(BaseModel):
     products: int
     encoder: str
     dim: int
+    search_backend: str = "embedded"
     field_weights: dict[str, float]
     recall_k: int
     dense_min_score: float

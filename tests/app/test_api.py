@@ -106,3 +106,17 @@ def test_openapi_documents_search(client: TestClient) -> None:
     assert "/search" in spec["paths"]
     names = {p["name"] for p in spec["paths"]["/search"]["get"]["parameters"]}
     assert {"q", "k", "offset", "filter", "ranker"} <= names
+
+
+def test_backend_down_is_503_naming_it(tmp_path: Path, encoder: MiniLMEncoder) -> None:
+    """A real Neo4j client against a closed port (nothing listens on 9)."""
+    settings = Settings(
+        home=tmp_path, graph_backend="neo4j", neo4j_uri="bolt://127.0.0.1:9", backend_timeout_s=1
+    )
+    engine = Engine(settings, encoder=encoder)
+    with TestClient(create_app(engine)) as c:
+        r = c.get("/health")
+        assert r.status_code == 503
+        error = error_of(r)
+        assert (error["code"], error["field"]) == ("backend_unavailable", "neo4j")
+        assert "127.0.0.1:9" in error["message"]

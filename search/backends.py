@@ -1,0 +1,131 @@
+"""Where an index version's keyword and vector parts live, by backend name.
+
+``embedded``: tantivy and NumPy files inside the version directory.
+``elasticsearch``: one physical index ``<prefix>-<version>`` holding both parts, and an
+alias ``<prefix>`` that points at the live version (swapped atomically on activate).
+The version directory (manifest, documents) is on local disk for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from search.es_index import ElasticsearchAdmin, ElasticsearchKeywordIndex, ElasticsearchVectorIndex
+from search.keyword import KeywordIndex
+from search.tantivy_index import TantivyKeywordIndex
+from search.vector import NumpyVectorIndex, VectorIndex
+
+__all__ = ["ElasticsearchBackend", "EmbeddedBackend", "IndexBackend"]
+
+
+class IndexBackend(Protocol):
+    name: str
+
+    def create(
+        self, version: str, where: Path, *, field_weights: Mapping[str, float], dim: int
+    ) -> tuple[KeywordIndex, VectorIndex]:
+        """Empty keyword and vector indexes for a new version being built."""
+        ...
+
+    def finish(self, version: str, where: Path, vectors: VectorIndex) -> None:
+        """Make the built parts durable (embedded: save the vectors)."""
+        ...
+
+    def open(
+        self, version: str, where: Path, *, field_weights: Mapping[str, float], dim: int
+    ) -> tuple[KeywordIndex, VectorIndex]: ...
+
+    def activate(self, version: str) -> None:
+        """Point the backend's own live pointer (if it has one) at ``version``."""
+        ...
+
+    def retain(self, versions: Sequence[str]) -> list[str]:
+        """Delete the backend's parts of every version not in ``versions``; return them."""
+        ...
+
+    def discard(self, version: str) -> None:
+        """Remove a failed build's parts."""
+        ...
+
+
+class EmbeddedBackend:
+    name = "embedded"
+
+    def create(
+        self, version: str, where: Path, *, field_weights: Mapping[str, float], dim: int
+    ) -> tuple[KeywordIndex, VectorIndex]:
+        return (
+            TantivyKeywordIndex(path=where / "keyword", field_weights=field_weights),
+            NumpyVectorIndex(dim=dim),
+        )
+
+    def finish(self, version: str, where: Path, vectors: VectorIndex) -> None:
+        if not isinstance(vectors, NumpyVectorIndex):
+            raise TypeError("the embedded backend saves NumpyVectorIndex only")
+        vectors.save(where / "vectors")
+
+    def open(
+        self, version: str, where: Path, *, field_weights: Mapping[str, float], dim: int
+    ) -> tuple[KeywordIndex, VectorIndex]:
+        vectors = NumpyVectorIndex.load(where / "vectors")
+        if vectors.dim != dim:
+            raise ValueError(f"{where}: vectors are {vectors.dim}-d, the manifest says {dim}-d")
+        return TantivyKeywordIndex(path=where / "keyword", field_weights=field_weights), vectors
+
+    def activate(self, version: str) -> None:
+        """The LIVE file is the embedded backend's only pointer."""
+
+    def retain(self, versions: Sequence[str]) -> list[str]:
+        """Parts live inside the version directories, which IndexVersions prunes."""
+        return []
+
+    def discard(self, version: str) -> None:
+        """Parts live inside the build directory, which IndexVersions removes."""
+
+
+class ElasticsearchBackend:
+    name = "elasticsearch"
+
+    def __init__(self, *, url: str, prefix: str = "kgsearch-products") -> None:
+        self.admin = ElasticsearchAdmin(url=url, prefix=prefix)
+        self.url = url
+
+    def _parts(
+        self, version: str, field_weights: Mapping[str, float], dim: int
+    ) -> tuple[KeywordIndex, VectorIndex]:
+        name = self.admin.index_name(version)
+        client = self.admin.client
+        return (
+            ElasticsearchKeywordIndex(
+                url=self.url, index=name, field_weights=field_weights, client=client
+            ),
+            ElasticsearchVectorIndex(url=self.url, index=name, dim=dim, client=client),
+        )
+
+    def create(
+        self, version: str, where: Path, *, field_weights: Mapping[str, float], dim: int
+    ) -> tuple[KeywordIndex, VectorIndex]:
+        self.admin.create(version, dim=dim)
+        return self._parts(version, field_weights, dim)
+
+    def finish(self, version: str, where: Path, vectors: VectorIndex) -> None:
+        """Bulk writes were refreshed as they went; nothing more to do."""
+
+    def open(
+        self, version: str, where: Path, *, field_weights: Mapping[str, float], dim: int
+    ) -> tuple[KeywordIndex, VectorIndex]:
+        return self._parts(version, field_weights, dim)
+
+    def activate(self, version: str) -> None:
+        self.admin.swap(version)
+
+    def retain(self, versions: Sequence[str]) -> list[str]:
+        keep = {self.admin.index_name(v) for v in versions}
+        gone = [name for name in self.admin.versions() if name not in keep]
+        self.admin.drop(gone)
+        return gone
+
+    def discard(self, version: str) -> None:
+        self.admin.drop([self.admin.index_name(version)])
