@@ -22,7 +22,7 @@ export UV_PYTHON_DOWNLOADS := never
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help install demo test test-unit lint format bench clean-venvs
+.PHONY: help install demo test test-unit test-slow servers lint format bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,8 +44,19 @@ lint: install ## ruff + mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint ## Lint, then the unit tier and the API/end-to-end tests
+test: lint ## Lint, start real Neo4j + Elasticsearch, run the unit and integration tiers, stop them
+	scripts/servers start
+	set +e; $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
+	  [ -n "$(KEEP_SERVERS)" ] || scripts/servers stop; exit $$rc
+
+test-unit: lint ## Only the unit tier (no servers)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-slow: install ## The slow tier (model training, large catalogues)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+servers: ## Start Neo4j and Elasticsearch on loopback (fetched once into ~/.cache/kgsearch)
+	scripts/servers start
 
 format: install ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .

@@ -1,0 +1,149 @@
+"""The whole engine on real Neo4j and Elasticsearch (started by scripts/servers)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import TINY, unique_namespace
+
+from app.engine import Engine
+from app.settings import Settings
+from ingest.catalog import catalogue_batch
+from ingest.formats import read_products
+from ingest.judgments import select_split
+from ingest.records import ProductRecord
+from kg.documents import product_documents
+from kg.sqlite_store import SQLiteGraphStore
+from search.analysis import Analyzer
+from search.encoder import MiniLMEncoder
+from search.es_index import ElasticsearchAdmin, ElasticsearchKeywordIndex
+from search.keyword import keyword_doc
+from search.tantivy_index import TantivyKeywordIndex
+
+pytestmark = pytest.mark.integration
+
+
+def test_tantivy_and_elasticsearch_rank_alike(es_url: str) -> None:
+    """Same analysis, same BM25: top-10 overlap on the tiny catalogue's queries >= 0.8."""
+    store = SQLiteGraphStore(path=":memory:")
+    store.write(catalogue_batch(read_products(TINY / "product.csv").records), actor="test")
+    analyzer = Analyzer()
+    docs = [keyword_doc(d, analyzer) for d in product_documents(store)]
+    tantivy = TantivyKeywordIndex()
+    tantivy.upsert(docs)
+    admin = ElasticsearchAdmin(url=es_url, prefix=unique_namespace("kgtest-"))
+    es = ElasticsearchKeywordIndex(url=es_url, index=admin.create("v1", dim=None))
+    try:
+        es.upsert(docs)
+        from ingest.formats import read_queries
+
+        overlaps = []
+        for query in read_queries(TINY / "query.csv").records:
+            tokens = analyzer.tokens(query.query)
+            a = [p for p, _ in tantivy.search(tokens, k=10)]
+            b = [p for p, _ in es.search(tokens, k=10)]
+            if a or b:
+                overlaps.append(len(set(a) & set(b)) / max(len(a), len(b)))
+        mean = sum(overlaps) / len(overlaps)
+        print(f"tantivy vs elasticsearch top-10 overlap: {mean:.3f} over {len(overlaps)} queries")
+        assert mean >= 0.8
+    finally:
+        es.close()
+        admin.drop(admin.versions())
+        admin.close()
+
+
+@pytest.fixture
+def server_engine(
+    neo4j_uri: str, es_url: str, tmp_path: Path, encoder: MiniLMEncoder
+) -> Iterator[Engine]:
+    settings = Settings(
+        home=tmp_path,
+        graph_backend="neo4j",
+        neo4j_uri=neo4j_uri,
+        neo4j_namespace=unique_namespace(),
+        search_backend="elasticsearch",
+        elasticsearch_url=es_url,
+        elasticsearch_prefix=unique_namespace("kgtest-"),
+        keep_versions=1,
+    )
+    import shutil
+
+    shutil.copytree(TINY, tmp_path / "catalogue")
+    engine = Engine(settings, encoder=encoder)
+    yield engine
+    engine.wipe()
+
+
+def test_import_reindex_search_evaluate_rollback(server_engine: Engine) -> None:
+    engine = server_engine
+    report = engine.import_catalogue(engine.catalogue_dir / "product.csv")
+    assert report.imported == 200 and engine.graph.count() > 200
+    first = engine.reindex()
+    assert first.search_backend == "elasticsearch" and first.products == 200
+    assert engine.backend.admin.live() == engine.backend.admin.index_name("v0001")  # type: ignore[attr-defined]
+
+    service, _ = engine.service()
+    assert service.search("accent chair", k=5).hits
+    n, systems = engine.evaluate(split="test")
+    assert n == len(select_split(engine.judged(), "test")) and set(systems) >= {"bm25", "rrf"}
+
+    second = engine.reindex()
+    admin = engine.backend.admin  # type: ignore[attr-defined]
+    assert second.version == "v0002" and admin.live() == admin.index_name("v0002")
+    assert engine.rollback() == "v0001"
+    assert admin.live() == admin.index_name("v0001")
+    assert engine.service()[1].version == "v0001"
+
+
+def test_searches_during_a_reindex_never_fail_or_mix(server_engine: Engine) -> None:
+    engine = server_engine
+    engine.import_catalogue(engine.catalogue_dir / "product.csv")
+    engine.reindex()
+    query = "striped hammock"
+    before = [h.product_id for h in engine.service()[0].search(query, k=10).hits]
+    engine.graph.write(
+        catalogue_batch(
+            [
+                ProductRecord(
+                    product_id="NEW1", name="Zebra striped hammock", product_class="Hammocks"
+                )
+            ]
+        ),
+        actor="test",
+    )
+    results: list[tuple[str, list[str]]] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def search_loop() -> None:
+        while not done.is_set():
+            try:
+                service, manifest = engine.service()
+                hits = [h.product_id for h in service.search(query, k=10).hits]
+                results.append((manifest.version, hits))
+            except BaseException as exc:  # the assertion below reports it
+                errors.append(exc)
+
+    threads = [threading.Thread(target=search_loop) for _ in range(2)]
+    for t in threads:
+        t.start()
+    engine.reindex()
+    for _ in range(20):  # keep searching a little after the switch
+        if sum(1 for v, _ in results if v == "v0002") >= 3:
+            break
+        threading.Event().wait(0.2)
+    done.set()
+    for t in threads:
+        t.join()
+
+    after = [h.product_id for h in engine.service()[0].search(query, k=10).hits]
+    assert not errors, errors[:3]
+    assert "NEW1" in after and "NEW1" not in before
+    assert {v for v, _ in results} == {"v0001", "v0002"}
+    for version, hits in results:
+        assert hits, f"empty result from {version}"
+        assert hits == (before if version == "v0001" else after), f"mixed result from {version}"
