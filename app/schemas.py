@@ -19,6 +19,7 @@ class HitOut(BaseModel):
     average_rating: float | None
     signals: dict[str, float]
     contributions: dict[str, float]
+    paths: list[list[str]]
 
     @classmethod
     def of(cls, hit: Hit) -> HitOut:
@@ -34,6 +35,7 @@ class HitOut(BaseModel):
             average_rating=hit.average_rating,
             signals={k: round(v, 6) for k, v in hit.signals.items()},
             contributions={k: round(v, 6) for k, v in hit.contributions.items()},
+            paths=[list(p) for p in hit.paths],
         )
 
 
@@ -42,9 +44,16 @@ class FacetValue(BaseModel):
     count: int
 
 
+class EntityOut(BaseModel):
+    entity_id: str
+    span: str
+    confidence: float
+
+
 class SearchOut(BaseModel):
     query: str
     tokens: list[str]
+    entities: list[EntityOut]
     index_version: str
     ranker: str
     total: int
@@ -61,6 +70,9 @@ class SearchOut(BaseModel):
         return cls(
             query=result.query,
             tokens=list(result.tokens),
+            entities=[
+                EntityOut(entity_id=e, span=span, confidence=c) for e, span, c in result.entities
+            ],
             index_version=index_version,
             ranker=result.ranker,
             total=result.total,

@@ -22,6 +22,7 @@ from ranker.fusion import Ranker, RRFRanker
 from search.analysis import Analyzer
 from search.encoder import Encoder
 from search.filters import FilterIndex, Filters
+from search.graph_signals import GraphSignals, QueryGraph
 from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS, KeywordIndex
 from search.vector import VectorIndex
 
@@ -74,7 +75,7 @@ class Hit:
     average_rating: float | None
     signals: Mapping[str, float]
     contributions: Mapping[str, float]
-    paths: tuple[tuple[str, ...], ...] = ()
+    paths: tuple[tuple[str, ...], ...] = ()  # (product, relation, entity) facts matching the query
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ class SearchResult:
     took_ms: float
     degraded: bool = False
     notes: tuple[str, ...] = field(default=())
+    entities: tuple[tuple[str, str, float], ...] = ()  # (entity id, span, confidence) linked
 
 
 class SearchService:
@@ -107,6 +109,7 @@ class SearchService:
         field_weights: Mapping[str, float] = DEFAULT_FIELD_WEIGHTS,
         recall_k: int = 200,
         dense_min_score: float = 0.2,
+        graph: GraphSignals | None = None,
     ) -> None:
         if not 1 <= recall_k <= 10_000:
             raise ValueError("recall_k must be between 1 and 10000")
@@ -125,11 +128,18 @@ class SearchService:
         self.recall_k = recall_k
         self.dense_min_score = dense_min_score
         self._fallback = RRFRanker()
+        self.graph = graph
 
     # -- recall and signals ----------------------------------------------------------------
 
     def candidates(self, query: str, filters: Filters | None = None) -> CandidateSet:
-        """Recall for ``query``: keyword top-K ∪ dense top-K, with every signal computed."""
+        """Recall for ``query``: keyword top-K ∪ dense top-K (∪ graph-expanded products of
+        the query's linked entities), with every signal computed."""
+        return self._recall(query, filters)[0]
+
+    def _recall(
+        self, query: str, filters: Filters | None
+    ) -> tuple[CandidateSet, QueryGraph | None]:
         query = validate_query(query)
         tokens = self.analyzer.tokens(query)
         allowed = self.filters.allowed(filters) if filters else None
@@ -150,9 +160,15 @@ class SearchService:
                 for h in self.vectors.search(vector, k=self.recall_k, allowed=allowed)
                 if h[1] >= self.dense_min_score
             ]
+        qgraph = self.graph.understand(query) if self.graph is not None else None
+        expanded: list[str] = []
+        if self.graph is not None and qgraph is not None and (allowed is None or allowed):
+            expanded = self.graph.expand(qgraph, allowed)
         from_keyword = {pid for pid, _ in keyword_hits}
         from_dense = {pid for pid, _ in dense_hits}
-        ids = tuple(dict.fromkeys([*(p for p, _ in keyword_hits), *(p for p, _ in dense_hits)]))
+        ids = tuple(
+            dict.fromkeys([*(p for p, _ in keyword_hits), *(p for p, _ in dense_hits), *expanded])
+        )
         ids = tuple(p for p in ids if p in self.documents)
 
         per_field = self.keyword.field_scores(tokens, ids)
@@ -174,7 +190,9 @@ class SearchService:
             "from_keyword": np.array([p in from_keyword for p in ids], dtype=np.float64),
             "from_dense": np.array([p in from_dense for p in ids], dtype=np.float64),
         }
-        return CandidateSet(ids, signals)
+        if self.graph is not None and qgraph is not None:
+            signals.update(self.graph.signals(ids, qgraph, set(expanded)))
+        return CandidateSet(ids, signals), qgraph
 
     # -- search ----------------------------------------------------------------------------
 
@@ -193,7 +211,7 @@ class SearchService:
         if not 0 <= offset <= 10_000:
             raise InvalidQuery("offset", f"offset must be between 0 and 10000, got {offset}")
         query = validate_query(query)
-        candidates = self.candidates(query, filters)
+        candidates, qgraph = self._recall(query, filters)
         ranker = ranker or self.ranker
         degraded, notes = False, []
         try:
@@ -207,7 +225,9 @@ class SearchService:
         order = np.argsort(-scored.scores, kind="stable")
         page = order[offset : offset + k]
         hits = tuple(
-            self._hit(candidates, scored.scores, scored.contributions, int(i), offset + r + 1)
+            self._hit(
+                candidates, scored.scores, scored.contributions, int(i), offset + r + 1, qgraph
+            )
             for r, i in enumerate(page)
         )
         return SearchResult(
@@ -222,6 +242,9 @@ class SearchService:
             took_ms=(time.perf_counter() - started) * 1000,
             degraded=degraded,
             notes=tuple(notes),
+            entities=tuple((x.entity_id, x.span, x.confidence) for x in qgraph.links)
+            if qgraph is not None
+            else (),
         )
 
     def _hit(
@@ -231,6 +254,7 @@ class SearchService:
         contributions: Mapping[str, np.ndarray],
         row: int,
         rank: int,
+        qgraph: QueryGraph | None,
     ) -> Hit:
         pid = candidates.product_ids[row]
         doc = self.documents[pid]
@@ -246,6 +270,9 @@ class SearchService:
             average_rating=doc.average_rating,
             signals={k: float(v[row]) for k, v in candidates.signals.items()},
             contributions={k: float(v[row]) for k, v in contributions.items()},
+            paths=self.graph.paths(pid, qgraph)
+            if self.graph is not None and qgraph is not None
+            else (),
         )
 
     def _facets(self, ids: Sequence[str]) -> dict[str, list[tuple[str, int]]]:

@@ -6,6 +6,7 @@ import pytest
 from app.engine import Engine
 from ranker.candidates import CandidateSet, Scored
 from search.filters import Filters, UnknownFilter
+from search.graph_signals import GRAPH_SIGNALS
 from search.keyword import KEYWORD_FIELDS
 from search.service import InvalidQuery, validate_query
 
@@ -33,6 +34,7 @@ def test_every_hit_carries_every_signal_and_contributions_sum(small_engine: Engi
         "from_keyword",
         "from_dense",
         *(f"bm25_{f}" for f in KEYWORD_FIELDS),
+        *GRAPH_SIGNALS,
     }
     for hit in result.hits:
         assert set(hit.signals) == expected
@@ -132,3 +134,21 @@ def test_candidates_signals_are_finite(small_engine: Engine) -> None:
     assert len(c) > 0
     assert all(np.isfinite(v).all() for v in c.signals.values())
     assert c.signal("from_keyword").sum() >= 1
+
+
+def test_query_entities_are_linked_and_matching_hits_carry_paths(small_engine: Engine) -> None:
+    service, _ = small_engine.service()
+    result = service.search("oakhaven blue chair", k=5)
+    linked = {e for e, _, _ in result.entities}
+    assert "brand:oakhaven" in linked and "attr:color=blue" in linked
+    top = result.hits[0]
+    assert top.product_id == "C1"  # the Oakhaven blue velvet wingback chair
+    assert ("product:C1", "HAS_BRAND", "brand:oakhaven") in top.paths
+    assert top.signals["match_brand"] == 1.0 and top.signals["link_brand"] == 1.0
+
+
+def test_graph_expansion_recalls_products_words_miss(small_engine: Engine) -> None:
+    service, _ = small_engine.service()
+    c = service.candidates("marlow & finch")  # a brand: its products share no other words
+    from_graph = {p for p, f in zip(c.product_ids, c.signal("from_graph"), strict=True) if f}
+    assert {"S3", "T1", "B2", "L1"} <= from_graph

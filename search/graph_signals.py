@@ -1,0 +1,194 @@
+"""Knowledge-graph signals at query time: entity links, exact graph matches, KG-embedding
+scores, and graph-expanded recall.
+
+Only one-hop facts are used on the query path (a product's brand, category path and
+attribute values, materialised in its document at index time); embeddings are looked up,
+never trained, here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from kg.documents import ProductDocument
+from kg.schema import EntityKind, RelationType, attribute_id, brand_id, category_id, product_id
+from search.linking import EntityLink, EntityLinker
+
+__all__ = ["GRAPH_SIGNALS", "EntityEmbeddings", "GraphSignals", "QueryGraph"]
+
+Array = npt.NDArray[np.float64]
+
+#: Signals this module adds to every candidate set (0 where a signal does not apply;
+#: the ``link_*`` and ``kge_available`` flags say when that is the case).
+GRAPH_SIGNALS = (
+    "link_brand",
+    "link_category",
+    "link_attribute",
+    "match_brand",
+    "match_category",
+    "match_attribute",
+    "kge_available",
+    "kge_brand",
+    "kge_category",
+    "kge_attribute",
+    "kge_similarity",
+    "from_graph",
+)
+
+_RELATION = {
+    EntityKind.BRAND: RelationType.HAS_BRAND,
+    EntityKind.CATEGORY: RelationType.IN_CATEGORY,
+    EntityKind.ATTRIBUTE_VALUE: RelationType.HAS_ATTRIBUTE,
+}
+_SUFFIX = {
+    EntityKind.BRAND: "brand",
+    EntityKind.CATEGORY: "category",
+    EntityKind.ATTRIBUTE_VALUE: "attribute",
+}
+
+
+class EntityEmbeddings(Protocol):
+    """What query time needs of a trained KG-embedding artefact (see :mod:`kg.kge`)."""
+
+    def has(self, entity_id: str) -> bool: ...
+
+    def score(
+        self, heads: Sequence[str], relation: str, tails: Sequence[str]
+    ) -> npt.NDArray[np.floating]: ...
+
+    def similarity(self, entities: Sequence[str], other: str) -> npt.NDArray[np.floating]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueryGraph:
+    """What the graph knows about one query."""
+
+    links: tuple[EntityLink, ...]
+
+    def of_kind(self, kind: EntityKind) -> list[EntityLink]:
+        return [link for link in self.links if link.kind is kind]
+
+
+def _rank01(values: Array, present: npt.NDArray[np.bool_]) -> Array:
+    """Rank-normalise the present values into (0, 1] (1 = best); absent ones get 0."""
+    out = np.zeros_like(values)
+    idx = np.flatnonzero(present)
+    if idx.size:
+        order = np.argsort(np.argsort(values[idx], kind="stable"), kind="stable")
+        out[idx] = (order + 1) / idx.size
+    return out
+
+
+class GraphSignals:
+    def __init__(
+        self,
+        *,
+        linker: EntityLinker,
+        documents: Mapping[str, ProductDocument],
+        embeddings: EntityEmbeddings | None = None,
+        expand_k: int = 100,
+        min_confidence: float = 0.6,
+    ) -> None:
+        if expand_k < 0:
+            raise ValueError("expand_k must be >= 0")
+        self.linker, self.embeddings = linker, embeddings
+        self.expand_k, self.min_confidence = expand_k, min_confidence
+        self._docs = documents
+        self._facts: dict[str, frozenset[str]] = {
+            pid: self._doc_entities(doc) for pid, doc in documents.items()
+        }
+        self._postings: dict[str, set[str]] = defaultdict(set)
+        for pid, entities in self._facts.items():
+            for entity in entities:
+                self._postings[entity].add(pid)
+
+    @staticmethod
+    def _doc_entities(doc: ProductDocument) -> frozenset[str]:
+        ids = {category_id(doc.category_path[:d]) for d in range(1, len(doc.category_path) + 1)}
+        if doc.brand:
+            ids.add(brand_id(doc.brand))
+        ids.update(attribute_id(k, v) for k, v in doc.attributes.items())
+        return frozenset(ids)
+
+    def understand(self, query: str) -> QueryGraph:
+        links = [link for link in self.linker.link(query) if link.confidence >= self.min_confidence]
+        return QueryGraph(tuple(links))
+
+    def expand(self, graph: QueryGraph, allowed: frozenset[str] | None) -> list[str]:
+        """Products one hop from the linked entities, best covered first."""
+        if not graph.links or self.expand_k == 0:
+            return []
+        score: dict[str, float] = defaultdict(float)
+        for link in graph.links:
+            for pid in self._postings.get(link.entity_id, ()):
+                if allowed is None or pid in allowed:
+                    score[pid] += link.confidence
+        ranked = sorted(score, key=lambda p: (-score[p], -self._docs[p].rating_count, p))
+        return ranked[: self.expand_k]
+
+    def paths(self, pid: str, graph: QueryGraph) -> tuple[tuple[str, ...], ...]:
+        """One-hop facts linking the product to the query's entities (for explanations)."""
+        facts = self._facts.get(pid, frozenset())
+        return tuple(
+            (product_id(pid), _RELATION[link.kind].value, link.entity_id)
+            for link in graph.links
+            if link.entity_id in facts
+        )
+
+    def signals(
+        self, ids: Sequence[str], graph: QueryGraph, expanded: set[str]
+    ) -> dict[str, Array]:
+        n = len(ids)
+        out: dict[str, Array] = {name: np.zeros(n) for name in GRAPH_SIGNALS}
+        out["from_graph"] = np.array([pid in expanded for pid in ids], dtype=np.float64)
+        heads = [product_id(p) for p in ids]
+        embeddings = self.embeddings
+        usable = embeddings is not None and any(embeddings.has(h) for h in heads)
+        for kind, suffix in _SUFFIX.items():
+            links = graph.of_kind(kind)
+            if not links:
+                continue
+            out[f"link_{suffix}"][:] = 1.0
+            total = sum(link.confidence for link in links)
+            match = np.zeros(n)
+            for i, pid in enumerate(ids):
+                facts = self._facts.get(pid, frozenset())
+                hit = [link.confidence for link in links if link.entity_id in facts]
+                if hit:
+                    match[i] = sum(hit) / total if kind is EntityKind.ATTRIBUTE_VALUE else max(hit)
+            out[f"match_{suffix}"] = match
+            if usable and embeddings is not None:
+                self._kge(out, suffix, kind, heads, links, embeddings)
+        out["kge_available"][:] = 1.0 if usable and graph.links else 0.0
+        return out
+
+    def _kge(
+        self,
+        out: dict[str, Array],
+        suffix: str,
+        kind: EntityKind,
+        heads: list[str],
+        links: list[EntityLink],
+        embeddings: EntityEmbeddings,
+    ) -> None:
+        present = np.array([embeddings.has(h) for h in heads])
+        known = [link for link in links if embeddings.has(link.entity_id)]
+        if not known or not present.any():
+            return
+        idx = np.flatnonzero(present)
+        rows = [heads[i] for i in idx]
+        best = np.full(len(heads), -np.inf)
+        sim = out["kge_similarity"]
+        for link in known:
+            tails = [link.entity_id] * len(rows)
+            scores = np.asarray(embeddings.score(rows, _RELATION[kind].value, tails), dtype=float)
+            best[idx] = np.maximum(best[idx], scores)
+            cos = np.asarray(embeddings.similarity(rows, link.entity_id), dtype=float)
+            sim[idx] = np.maximum(sim[idx], link.confidence * cos)
+        out[f"kge_{suffix}"] = _rank01(best, present)
