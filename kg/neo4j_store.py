@@ -291,7 +291,9 @@ class Neo4jGraphStore:
             (Relation(r["source"], RelationType(r["type"]), r["target"]), r["id"]): _entity(r)
             for r in rows
         }
-        return sorted(((rel, e) for (rel, _), e in pairs.items()), key=lambda p: (p[0].type, p[1].id))
+        return sorted(
+            ((rel, e) for (rel, _), e in pairs.items()), key=lambda p: (p[0].type, p[1].id)
+        )
 
     def subgraph(self, entity_ids: Sequence[str], *, hops: int = 1, limit: int = 500) -> Subgraph:
         if hops < 0 or limit < 1:
