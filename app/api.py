@@ -141,6 +141,7 @@ def create_app(engine: Engine) -> FastAPI:
             raise BadParameter(
                 unknown[0], f"unknown parameter {unknown[0]!r}; allowed: {sorted(SEARCH_PARAMS)}"
             )
+        engine.maybe_sync()
         service, manifest = engine.service()
         chosen = None
         if ranker is not None:

@@ -172,6 +172,7 @@ def _search_json(engine: Engine, query: str, k: int, ranker: str | None) -> dict
     from app.schemas import SearchOut
     from ranker.fusion import make_ranker
 
+    engine.sync()  # edits made since the last search, by any process
     service, manifest = engine.service()
     chosen = make_ranker(ranker, manifest.rankers.get(ranker, {})) if ranker else None
     result = service.search(query, k=k, ranker=chosen, filters=parse_filters([]) or None)

@@ -3,9 +3,11 @@ service from :class:`Settings`, and offers the operations the CLI and API expose
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +17,16 @@ from app.settings import Settings
 from ingest.catalog import catalogue_batch
 from ingest.formats import CatalogueError, RowError, read_products
 from ingest.judgments import load_judgments, select_split
-from ingest.reindex import IndexConfig, Progress, collect_runs, open_version, reindex
+from ingest.reindex import (
+    APPLIED,
+    IndexConfig,
+    Progress,
+    collect_runs,
+    open_version,
+    reindex,
+)
 from ingest.versions import IndexVersions, Manifest
+from kg.documents import product_documents
 from kg.neo4j_store import Neo4jGraphStore
 from kg.sqlite_store import SQLiteGraphStore
 from kg.store import GraphStore
@@ -90,7 +100,11 @@ class Engine:
         self.backend = SEARCH_BACKENDS[settings.search_backend](settings)
         self._graph: GraphStore | None = None
         self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
         self._loaded: tuple[tuple[int, int] | None, SearchService, Manifest] | None = None
+        self._applied: dict[str, int] = {}  # index version -> graph revision applied to it
+        self._opened_with = 0  # products the last opened version caught up on
+        self._last_sync = 0.0
 
     # -- parts ------------------------------------------------------------------------------
 
@@ -119,9 +133,65 @@ class Engine:
                     backend=self.backend,
                     ranker=self.settings.ranker,
                 )
+                self._opened_with = self._catch_up(service, manifest)
                 self._loaded = (stamp, service, manifest)
                 log.info("serving index %s (%d products)", manifest.version, manifest.products)
             return self._loaded[1], self._loaded[2]
+
+    # -- near-real-time propagation of graph edits -------------------------------------------
+
+    def sync(self) -> int:
+        """Apply graph changes made since the live version was built (or last synced) to
+        it in place; return how many products changed. Call after a catalog edit."""
+        service, manifest = self.service()
+        caught_up, self._opened_with = self._opened_with, 0
+        return caught_up + self._catch_up(service, manifest)
+
+    def maybe_sync(self, *, every_s: float = 1.0) -> None:
+        """:meth:`sync` at most once per ``every_s`` (edits made by other processes)."""
+        now = time.monotonic()
+        if now - self._last_sync >= every_s:
+            self._last_sync = now
+            self.sync()
+
+    def _catch_up(self, service: SearchService, manifest: Manifest) -> int:
+        where = self.versions.dir / manifest.version
+        with self._sync_lock:
+            # A freshly opened version replays every change since its build: its documents
+            # and vectors on disk are the build's; the keyword index may hold some edits
+            # already, and upserts are idempotent.
+            applied = self._applied.get(manifest.version, manifest.graph_revision)
+            revision = self.graph.revision
+            if revision <= applied:
+                self._applied[manifest.version] = applied
+                return 0
+            ids = sorted(self._affected(service, applied))
+            docs = product_documents(self.graph, ids)
+            found = {d.product_id for d in docs}
+            deleted = [pid for pid in ids if pid not in found and pid in service.documents]
+            service.apply(docs, deleted)
+            tmp = where / f"{APPLIED}.tmp"
+            tmp.write_text(json.dumps({"revision": revision}))
+            tmp.replace(where / APPLIED)
+            self._applied[manifest.version] = revision
+            log.info("applied graph revisions %d..%d: %d products", applied, revision, len(ids))
+            return len(docs) + len(deleted)
+
+    def _affected(self, service: SearchService, since: int) -> set[str]:
+        """Product ids whose documents may differ after the changes since ``since``."""
+        ids: set[str] = set()
+        prefix = "product:"
+        for change in self.graph.changes(since=since):
+            if change.entity_id.startswith(prefix):
+                ids.add(change.entity_id[len(prefix) :])
+            elif service.graph is not None:
+                # A brand, category or attribute value changed: every product that has it.
+                ids.update(service.graph.products_of(change.entity_id))
+                if change.op != "delete" and self.graph.get(change.entity_id) is not None:
+                    for _, entity in self.graph.neighbours(change.entity_id, direction="in"):
+                        if entity.id.startswith(prefix):
+                            ids.add(entity.id[len(prefix) :])
+        return ids
 
     # -- operations -------------------------------------------------------------------------
 

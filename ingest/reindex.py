@@ -22,14 +22,28 @@ from ranker.fusion import RANKERS, Ranker, make_ranker, tune_linear
 from search.analysis import Analyzer
 from search.backends import EmbeddedBackend, IndexBackend
 from search.encoder import Encoder, product_text
+from search.graph_signals import EntityEmbeddings, GraphSignals
 from search.keyword import DEFAULT_FIELD_WEIGHTS, keyword_doc
+from search.linking import EntityLinker
 from search.service import SearchService
 
-__all__ = ["BuildCheckError", "IndexConfig", "Progress", "collect_runs", "open_version", "reindex"]
+__all__ = [
+    "APPLIED",
+    "BuildCheckError",
+    "IndexConfig",
+    "Progress",
+    "collect_runs",
+    "open_version",
+    "reindex",
+]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+#: Written into a version directory once catalog edits were applied to it in place;
+#: holds the graph revision they reached (see ``app.engine.Engine.sync``).
+APPLIED = "applied.json"
 
 
 class BuildCheckError(RuntimeError):
@@ -91,13 +105,21 @@ def open_version(
     keyword, vectors = backend.open(
         manifest.version, path, field_weights=manifest.field_weights, dim=manifest.dim
     )
-    counts = {"documents": len(docs), "keyword": keyword.count(), "vectors": vectors.count()}
+    counts = {"documents": len(docs), "vectors": vectors.count()}
+    if not (path / APPLIED).exists():  # edits since the build changed the keyword index in place
+        counts["keyword"] = keyword.count()
     if len(set(counts.values())) != 1 or len(docs) != manifest.products:
         raise BuildCheckError(
             f"index {manifest.version} is inconsistent: manifest says {manifest.products} "
             f"products, found {counts}; run `kgsearch reindex`"
         )
     name = ranker or manifest.default_ranker
+    by_id = {d.product_id: d for d in docs}
+    graph = GraphSignals(
+        linker=EntityLinker.from_documents(docs, analyzer=analyzer),
+        documents=by_id,
+        embeddings=_load_embeddings(path / "kge", manifest),
+    )
     service = SearchService(
         keyword=keyword,
         vectors=vectors,
@@ -108,8 +130,18 @@ def open_version(
         field_weights=manifest.field_weights,
         recall_k=manifest.recall_k,
         dense_min_score=manifest.dense_min_score,
+        graph=graph,
     )
     return service, manifest
+
+
+def _load_embeddings(where: Path, manifest: Manifest) -> EntityEmbeddings | None:
+    """The version's KG embeddings, if it was built with some (see `kgsearch train-kge`)."""
+    if not (where / "config.json").exists():
+        return None
+    from kg.kge import KGEmbeddings
+
+    return KGEmbeddings.load(where)
 
 
 def _build_parts(

@@ -66,17 +66,31 @@ class FilterIndex:
     STRUCTURAL = ("brand", "category", "product_class")
 
     def __init__(self, documents: Sequence[ProductDocument]) -> None:
-        self._docs = {d.product_id: d for d in documents}
+        self._docs: dict[str, ProductDocument] = {}
         self._postings: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-        for d in documents:
-            if d.brand:
-                self._postings["brand"][_norm(d.brand)].add(d.product_id)
-            if d.product_class:
-                self._postings["product_class"][_norm(d.product_class)].add(d.product_id)
-            for level in d.category_path:
-                self._postings["category"][_norm(level)].add(d.product_id)
-            for key, value in d.attributes.items():
-                self._postings["attr:" + _norm(key)][_norm(value)].add(d.product_id)
+        self.update(documents, ())
+
+    @staticmethod
+    def _keys(d: ProductDocument) -> list[tuple[str, str]]:
+        keys = [("category", _norm(level)) for level in d.category_path]
+        if d.brand:
+            keys.append(("brand", _norm(d.brand)))
+        if d.product_class:
+            keys.append(("product_class", _norm(d.product_class)))
+        keys.extend(("attr:" + _norm(k), _norm(v)) for k, v in d.attributes.items())
+        return keys
+
+    def update(self, upserts: Sequence[ProductDocument], deletes: Sequence[str]) -> None:
+        """Replace or add ``upserts`` and drop ``deletes`` (incremental, for catalog edits)."""
+        for pid in [*deletes, *(d.product_id for d in upserts)]:
+            old = self._docs.pop(pid, None)
+            if old is not None:
+                for field, value in self._keys(old):
+                    self._postings[field][value].discard(pid)
+        for d in upserts:
+            self._docs[d.product_id] = d
+            for field, value in self._keys(d):
+                self._postings[field][value].add(d.product_id)
 
     @property
     def fields(self) -> list[str]:

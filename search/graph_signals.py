@@ -90,7 +90,7 @@ class GraphSignals:
         self,
         *,
         linker: EntityLinker,
-        documents: Mapping[str, ProductDocument],
+        documents: Mapping[str, ProductDocument],  # shared with the service; updated by it
         embeddings: EntityEmbeddings | None = None,
         expand_k: int = 100,
         min_confidence: float = 0.6,
@@ -100,13 +100,24 @@ class GraphSignals:
         self.linker, self.embeddings = linker, embeddings
         self.expand_k, self.min_confidence = expand_k, min_confidence
         self._docs = documents
-        self._facts: dict[str, frozenset[str]] = {
-            pid: self._doc_entities(doc) for pid, doc in documents.items()
-        }
+        self._facts: dict[str, frozenset[str]] = {}
         self._postings: dict[str, set[str]] = defaultdict(set)
-        for pid, entities in self._facts.items():
-            for entity in entities:
-                self._postings[entity].add(pid)
+        self.update(list(documents.values()), ())
+
+    def update(self, upserts: Sequence[ProductDocument], deletes: Sequence[str]) -> None:
+        """Follow catalog edits: re-derive the facts of changed products, learn new names.
+
+        ``documents`` (shared with the service) must already hold the new versions."""
+        for pid in [*deletes, *(d.product_id for d in upserts)]:
+            for entity in self._facts.pop(pid, frozenset()):
+                self._postings[entity].discard(pid)
+        for doc in upserts:
+            facts = self._doc_entities(doc)
+            self._facts[doc.product_id] = facts
+            for entity in facts:
+                self._postings[entity].add(doc.product_id)
+        if upserts:
+            self.linker.add_documents(upserts)
 
     @staticmethod
     def _doc_entities(doc: ProductDocument) -> frozenset[str]:
@@ -115,6 +126,10 @@ class GraphSignals:
             ids.add(brand_id(doc.brand))
         ids.update(attribute_id(k, v) for k, v in doc.attributes.items())
         return frozenset(ids)
+
+    def products_of(self, entity_id: str) -> set[str]:
+        """Products whose facts include ``entity_id`` (a brand, any category level, a value)."""
+        return set(self._postings.get(entity_id, ()))
 
     def understand(self, query: str) -> QueryGraph:
         links = [link for link in self.linker.link(query) if link.confidence >= self.min_confidence]

@@ -45,6 +45,21 @@ class EntityLink:
     fuzzy: bool = False
 
 
+def _entries(documents: Iterable[ProductDocument]) -> list[LexiconEntry]:
+    entries: list[LexiconEntry] = []
+    for doc in documents:
+        if doc.brand:
+            entries.append(LexiconEntry(brand_id(doc.brand), EntityKind.BRAND, doc.brand))
+        for depth in range(1, len(doc.category_path) + 1):
+            path = doc.category_path[:depth]
+            entries.append(LexiconEntry(category_id(path), EntityKind.CATEGORY, path[-1]))
+        for key, value in doc.attributes.items():
+            entries.append(
+                LexiconEntry(attribute_id(key, value), EntityKind.ATTRIBUTE_VALUE, value, key)
+            )
+    return entries
+
+
 def _dedupe(tokens: Sequence[str]) -> tuple[str, ...]:
     """Drop a token equal to the one before ("curtains & drapes" -> curtain curtain)."""
     return tuple(t for i, t in enumerate(tokens) if i == 0 or tokens[i - 1] != t)
@@ -66,32 +81,35 @@ class EntityLinker:
         self._cutoff = fuzzy_cutoff
         self._exact: dict[tuple[str, ...], list[LexiconEntry]] = defaultdict(list)
         self._names: dict[str, list[LexiconEntry]] = defaultdict(list)
-        for entry in dict.fromkeys(entries):
-            tokens = _dedupe(analyzer.tokens(entry.label))
+        self._known: set[LexiconEntry] = set()
+        self._choices: list[str] = []
+        self.add(entries)
+
+    def add(self, entries: Iterable[LexiconEntry]) -> None:
+        """Learn entity names (new brands or attribute values from catalog edits)."""
+        for entry in entries:
+            if entry in self._known:
+                continue
+            self._known.add(entry)
+            tokens = _dedupe(self._analyzer.tokens(entry.label))
             if not tokens or len(tokens) > _MAX_SPAN:
                 continue
             if entry.kind is EntityKind.ATTRIBUTE_VALUE and not _useful_value(tokens):
                 continue
             self._exact[tokens].append(entry)
-            self._names[" ".join(fold(entry.label).split())].append(entry)
-        self._choices = [n for n in self._names if len(n) >= 4]
+            name = " ".join(fold(entry.label).split())
+            if name not in self._names and len(name) >= 4:
+                self._choices.append(name)
+            self._names[name].append(entry)
+
+    def add_documents(self, documents: Iterable[ProductDocument]) -> None:
+        self.add(_entries(documents))
 
     @classmethod
     def from_documents(
         cls, documents: Iterable[ProductDocument], *, analyzer: Analyzer
     ) -> EntityLinker:
-        entries: list[LexiconEntry] = []
-        for doc in documents:
-            if doc.brand:
-                entries.append(LexiconEntry(brand_id(doc.brand), EntityKind.BRAND, doc.brand))
-            for depth in range(1, len(doc.category_path) + 1):
-                path = doc.category_path[:depth]
-                entries.append(LexiconEntry(category_id(path), EntityKind.CATEGORY, path[-1]))
-            for key, value in doc.attributes.items():
-                entries.append(
-                    LexiconEntry(attribute_id(key, value), EntityKind.ATTRIBUTE_VALUE, value, key)
-                )
-        return cls(entries=entries, analyzer=analyzer)
+        return cls(entries=_entries(documents), analyzer=analyzer)
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._exact.values())

@@ -8,6 +8,7 @@ is replaced by RRF for that request, and the response says so (``degraded``).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import unicodedata
 from collections import Counter
@@ -20,10 +21,10 @@ from kg.documents import ProductDocument
 from ranker.candidates import CandidateSet
 from ranker.fusion import Ranker, RRFRanker
 from search.analysis import Analyzer
-from search.encoder import Encoder
+from search.encoder import Encoder, product_text
 from search.filters import FilterIndex, Filters
 from search.graph_signals import GraphSignals, QueryGraph
-from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS, KeywordIndex
+from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS, KeywordIndex, keyword_doc
 from search.vector import VectorIndex
 
 __all__ = ["Hit", "InvalidQuery", "SearchResult", "SearchService", "validate_query"]
@@ -129,6 +130,27 @@ class SearchService:
         self.dense_min_score = dense_min_score
         self._fallback = RRFRanker()
         self.graph = graph
+        self._write_lock = threading.Lock()
+
+    # -- incremental updates (catalog edits) -------------------------------------------------
+
+    def apply(self, upserts: Sequence[ProductDocument], deletes: Sequence[str]) -> None:
+        """Make edited products searchable (and deleted ones gone) without a reindex:
+        keyword index, vectors, documents, filters and graph facts, in that order."""
+        with self._write_lock:
+            if deletes:
+                self.keyword.delete(deletes)
+                self.vectors.delete(deletes)
+            if upserts:
+                self.keyword.upsert([keyword_doc(d, self.analyzer) for d in upserts])
+                texts = [product_text(d) for d in upserts]
+                self.vectors.upsert([d.product_id for d in upserts], self.encoder.encode(texts))
+            for pid in deletes:
+                self.documents.pop(pid, None)
+            self.documents.update({d.product_id: d for d in upserts})
+            self.filters.update(upserts, deletes)
+            if self.graph is not None:
+                self.graph.update(upserts, deletes)
 
     # -- recall and signals ----------------------------------------------------------------
 

@@ -1,0 +1,107 @@
+"""Catalog edits reach search without a reindex, and survive a restart."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from conftest import SMALL_PRODUCTS
+
+from app.engine import Engine
+from app.settings import Settings
+from ingest.catalog import catalogue_batch
+from ingest.formats import write_products
+from kg.schema import EntityKind, EntityWrite, Relation, RelationType, WriteBatch, attribute_id
+from search.encoder import MiniLMEncoder
+from search.filters import Filters
+
+
+def built(home: Path, encoder: MiniLMEncoder) -> Engine:
+    write_products(home / "p.csv", SMALL_PRODUCTS)
+    engine = Engine(Settings(home=home), encoder=encoder)
+    engine.import_catalogue(home / "p.csv")
+    engine.reindex()
+    return engine
+
+
+def ids(engine: Engine, query: str, filters: Filters | None = None) -> list[str]:
+    service, _ = engine.service()
+    return [h.product_id for h in service.search(query, k=20, filters=filters).hits]
+
+
+def test_edit_is_searchable_within_2s_and_survives_restart(
+    tmp_path: Path, encoder: MiniLMEncoder
+) -> None:
+    engine = built(tmp_path, encoder)
+    blue = Filters(attributes={"color": frozenset({"blue"})})
+    green = Filters(attributes={"color": frozenset({"emerald green"})})
+    assert "S1" in ids(engine, "sofa", blue)
+
+    entity = engine.graph.get("product:S1")
+    assert entity is not None
+    started = time.perf_counter()
+    engine.graph.write(
+        WriteBatch(
+            upserts=(
+                EntityWrite(
+                    "product:S1",
+                    EntityKind.PRODUCT,
+                    {**entity.properties, "name": "Tufted emerald sofa"},
+                    expected_version=entity.version,
+                ),
+                EntityWrite(
+                    attribute_id("color", "emerald green"),
+                    EntityKind.ATTRIBUTE_VALUE,
+                    {"key": "color", "value": "emerald green"},
+                ),
+            ),
+            relate=(
+                Relation(
+                    "product:S1", RelationType.HAS_ATTRIBUTE, attribute_id("color", "emerald green")
+                ),
+            ),
+            unrelate=(
+                Relation("product:S1", RelationType.HAS_ATTRIBUTE, attribute_id("color", "blue")),
+            ),
+        ),
+        actor="editor",
+    )
+    assert engine.sync() == 1
+    assert ids(engine, "emerald sofa")[0] == "S1"
+    assert "S1" in ids(engine, "sofa", green)
+    assert "S1" not in ids(engine, "sofa", blue)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2.0, f"edit took {elapsed:.2f} s to become searchable"
+    assert engine.sync() == 0  # nothing new
+
+    restarted = Engine(Settings(home=tmp_path), encoder=encoder)
+    assert ids(restarted, "emerald sofa")[0] == "S1"
+    assert "S1" not in ids(restarted, "sofa", blue)
+
+
+def test_new_and_deleted_products_follow_the_graph(tmp_path: Path, encoder: MiniLMEncoder) -> None:
+    engine = built(tmp_path, encoder)
+    from ingest.records import ProductRecord
+
+    engine.graph.write(
+        catalogue_batch(
+            [
+                ProductRecord(
+                    product_id="H1",
+                    name="Macrame hanging chair",
+                    product_class="Hammocks",
+                    brand="Birchley",
+                )
+            ]
+        ),
+        actor="editor",
+    )
+    engine.graph.write(WriteBatch(deletes=("product:L1",)), actor="editor")
+    assert engine.sync() == 2
+    assert ids(engine, "macrame hanging chair")[0] == "H1"
+    assert "L1" not in ids(engine, "brass table lamp")
+    service, _ = engine.service()
+    assert "H1" in service.documents and "L1" not in service.documents
+    restarted = Engine(Settings(home=tmp_path), encoder=encoder)
+    assert "L1" not in ids(restarted, "brass table lamp")
+    assert ids(restarted, "macrame hanging chair")[0] == "H1"
