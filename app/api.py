@@ -12,7 +12,6 @@ from app.engine import Engine
 from app.schemas import ErrorOut, HealthOut, SearchOut
 from ingest.versions import NoIndexError
 from kg.store import BackendUnavailable, UnknownEntity
-from ranker.fusion import make_ranker
 from search.filters import Filters, UnknownFilter
 from search.service import InvalidQuery
 
@@ -127,7 +126,10 @@ def create_app(engine: Engine) -> FastAPI:
         q: Annotated[str, Query(description="The shopper's query.", max_length=10_000)],
         k: Annotated[int, Query(ge=1, le=1000, description="Hits per page.")] = 10,
         offset: Annotated[int, Query(ge=0, le=10_000, description="Hits to skip.")] = 0,
-        ranker: Annotated[str | None, Query(description="bm25, dense, rrf or linear.")] = None,
+        ranker: Annotated[
+            str | None,
+            Query(description="bm25, dense, rrf, linear, lambdamart, lambdamart-nokg, neural."),
+        ] = None,
         filter: Annotated[
             list[str], Query(description="field:value, repeatable (brand, category, color...).")
         ] = [],  # noqa: B006 - FastAPI copies defaults per request
@@ -146,7 +148,7 @@ def create_app(engine: Engine) -> FastAPI:
         chosen = None
         if ranker is not None:
             try:
-                chosen = make_ranker(ranker, manifest.rankers.get(ranker, {}))
+                chosen = engine.make_ranker(ranker)
             except ValueError as exc:
                 raise BadParameter("ranker", str(exc)) from None
         filters = parse_filters(

@@ -170,11 +170,10 @@ def reindex(
 def _search_json(engine: Engine, query: str, k: int, ranker: str | None) -> dict[str, Any]:
     from app.api import parse_filters
     from app.schemas import SearchOut
-    from ranker.fusion import make_ranker
 
     engine.sync()  # edits made since the last search, by any process
     service, manifest = engine.service()
-    chosen = make_ranker(ranker, manifest.rankers.get(ranker, {})) if ranker else None
+    chosen = engine.make_ranker(ranker) if ranker else None
     result = service.search(query, k=k, ranker=chosen, filters=parse_filters([]) or None)
     return SearchOut.of(result, index_version=manifest.version).model_dump()
 

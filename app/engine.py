@@ -8,7 +8,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,8 @@ from kg.neo4j_store import Neo4jGraphStore
 from kg.sqlite_store import SQLiteGraphStore
 from kg.store import GraphStore
 from ranker.evaluation import JudgedQuery, SystemScores, evaluate
-from ranker.fusion import RANKERS, Ranker, make_ranker
+from ranker.fusion import Ranker
+from ranker.registry import make_ranker
 from search.analysis import Analyzer
 from search.backends import ElasticsearchBackend, EmbeddedBackend, IndexBackend
 from search.encoder import Encoder, MiniLMEncoder
@@ -235,9 +236,17 @@ class Engine:
             self.backend.activate(previous)
             return previous
 
-    def rankers(self) -> dict[str, Ranker]:
+    def make_ranker(self, name: str) -> Ranker:
+        """Ranker ``name`` as the live index version holds it (learned ones from its files)."""
         _, manifest = self.service()
-        return {name: make_ranker(name, manifest.rankers.get(name, {})) for name in RANKERS}
+        return make_ranker(
+            name, manifest.rankers.get(name, {}), base=self.versions.dir / manifest.version
+        )
+
+    def rankers(self) -> dict[str, Ranker]:
+        """Every ranker the live version has (the fixed fusions, and learned ones if trained)."""
+        _, manifest = self.service()
+        return {name: self.make_ranker(name) for name in manifest.rankers}
 
     def evaluate(
         self,
@@ -286,7 +295,3 @@ class Engine:
         shutil.rmtree(self.home / "index", ignore_errors=True)
         shutil.rmtree(self.catalogue_dir, ignore_errors=True)
         self.versions = IndexVersions(root=self.home / "index")
-
-
-def ranker_names() -> Sequence[str]:
-    return sorted(RANKERS)

@@ -12,13 +12,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.judgments import select_split
 from ingest.versions import IndexVersions, Manifest, read_documents, write_documents
 from kg.documents import ProductDocument, product_documents
 from kg.store import GraphStore
 from ranker.candidates import CandidateSet
 from ranker.evaluation import JudgedQuery, evaluate
-from ranker.fusion import RANKERS, Ranker, make_ranker, tune_linear
+from ranker.features import DEFAULT_FEATURES, NO_KG_FEATURES, FeatureSchema
+from ranker.fusion import FIXED_RANKERS, Ranker, tune_linear
+from ranker.lambdamart import train_lambdamart
+from ranker.neural import train_neural
+from ranker.registry import RANKERS, make_ranker
 from search.analysis import Analyzer
 from search.backends import EmbeddedBackend, IndexBackend
 from search.encoder import Encoder, product_text
@@ -55,12 +58,13 @@ class IndexConfig:
     field_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
     recall_k: int = 200
     dense_min_score: float = 0.2
-    default_ranker: str = "linear"
+    default_ranker: str = "auto"  # lambdamart when it was trained, else linear
+    train_rankers: bool = True
     keep_versions: int = 3
     encode_batch_size: int = 64
 
     def __post_init__(self) -> None:
-        if self.default_ranker not in RANKERS:
+        if self.default_ranker != "auto" and self.default_ranker not in RANKERS:
             raise ValueError(
                 f"unknown default ranker {self.default_ranker!r}; registered: {sorted(RANKERS)}"
             )
@@ -71,12 +75,16 @@ def _noop(stage: str, done: int, total: int) -> None:
 
 
 def collect_runs(
-    service: SearchService, queries: Sequence[JudgedQuery], progress: Progress = _noop
+    service: SearchService,
+    queries: Sequence[JudgedQuery],
+    progress: Progress = _noop,
+    *,
+    stage: str = "queries",
 ) -> list[tuple[JudgedQuery, CandidateSet]]:
     runs = []
     for i, query in enumerate(queries, start=1):
         runs.append((query, service.candidates(query.text)))
-        progress("queries", i, len(queries))
+        progress(stage, i, len(queries))
     return runs
 
 
@@ -126,7 +134,7 @@ def open_version(
         encoder=encoder,
         analyzer=analyzer,
         documents=docs,
-        ranker=make_ranker(name, manifest.rankers.get(name, {})),
+        ranker=make_ranker(name, manifest.rankers.get(name, {}), base=path),
         field_weights=manifest.field_weights,
         recall_k=manifest.recall_k,
         dense_min_score=manifest.dense_min_score,
@@ -194,19 +202,32 @@ def _smoke_check(service: SearchService, docs: Sequence[ProductDocument]) -> Non
         )
 
 
-def _tune_and_evaluate(
+def _train_and_evaluate(
     service: SearchService,
     judged: Sequence[JudgedQuery],
+    where: Path,
     rankers: dict[str, dict[str, object]],
     seconds: dict[str, float],
+    *,
+    learned: bool,
+    progress: Progress,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Tune ``linear`` on train (updating ``rankers``), evaluate all on valid and test."""
+    """On judged queries: tune ``linear`` and train the learned rankers on ``train``
+    (stopping early on ``valid``), then evaluate every ranker on ``valid`` and ``test``.
+    Updates ``rankers`` with what was trained; never looks at ``test`` before evaluating."""
     evaluation: dict[str, dict[str, dict[str, float]]] = {}
     train = [q for q in judged if q.split == "train" and q.grades]
     if not train:
         return evaluation
     started = time.perf_counter()
-    tuned, train_ndcg = tune_linear([(c, q.grades) for q, c in collect_runs(service, train)])
+    runs = {
+        split: collect_runs(
+            service, [q for q in judged if q.split == split and q.grades], progress, stage=split
+        )
+        for split in ("train", "valid", "test")
+    }
+    pairs = {split: [(c, q.grades) for q, c in r] for split, r in runs.items()}
+    tuned, train_ndcg = tune_linear(pairs["train"])
     rankers["linear"] = tuned.params()
     log.info(
         "linear fusion tuned on %d train queries: %s (NDCG@10 %.4f)",
@@ -214,12 +235,22 @@ def _tune_and_evaluate(
         tuned.params(),
         train_ndcg,
     )
-    systems: dict[str, Ranker] = {n: make_ranker(n, p) for n, p in rankers.items()}
+    if learned and pairs["valid"]:
+        for name, kind, features in (
+            ("lambdamart", "lambdamart", DEFAULT_FEATURES),
+            ("lambdamart-nokg", "lambdamart", NO_KG_FEATURES),
+            ("neural", "neural", DEFAULT_FEATURES),
+        ):
+            trainer = train_lambdamart if kind == "lambdamart" else train_neural
+            model = trainer(pairs["train"], pairs["valid"], schema=FeatureSchema(features))
+            model.save(where / "rankers" / name)
+            rankers[name] = {"kind": kind, "path": f"rankers/{name}"}
+            progress("rankers", len(rankers) - len(FIXED_RANKERS), 3)
+    systems: dict[str, Ranker] = {n: make_ranker(n, p, base=where) for n, p in rankers.items()}
     for split in ("valid", "test"):
-        if any(q.split == split for q in judged):
-            runs = collect_runs(service, select_split(judged, split))
-            evaluation[split] = {n: s.as_dict() for n, s in evaluate(runs, systems).items()}
-    seconds["tune_and_evaluate"] = time.perf_counter() - started
+        if runs[split]:
+            evaluation[split] = {n: s.as_dict() for n, s in evaluate(runs[split], systems).items()}
+    seconds["train_and_evaluate"] = time.perf_counter() - started
     return evaluation
 
 
@@ -263,7 +294,7 @@ def reindex(
                     config=config,
                     progress=progress,
                 )
-                rankers: dict[str, dict[str, object]] = {n: {} for n in RANKERS}
+                rankers: dict[str, dict[str, object]] = {n: {} for n in FIXED_RANKERS}
                 draft = Manifest(
                     version=name,
                     created_at=Manifest.now(),
@@ -276,7 +307,7 @@ def reindex(
                     recall_k=config.recall_k,
                     dense_min_score=config.dense_min_score,
                     rankers=rankers,
-                    default_ranker=config.default_ranker,
+                    default_ranker="rrf",
                     seconds=seconds,
                 )
                 (where / "manifest.json").write_text(draft.model_dump_json(indent=2))
@@ -285,9 +316,25 @@ def reindex(
                 )
                 _smoke_check(service, docs)
 
-                evaluation = _tune_and_evaluate(service, judged, rankers, seconds)
+                evaluation = _train_and_evaluate(
+                    service,
+                    judged,
+                    where,
+                    rankers,
+                    seconds,
+                    learned=config.train_rankers,
+                    progress=progress,
+                )
+                default = config.default_ranker
+                if default == "auto":
+                    default = "lambdamart" if "lambdamart" in rankers else "linear"
                 manifest = draft.model_copy(
-                    update={"rankers": rankers, "evaluation": evaluation, "seconds": seconds}
+                    update={
+                        "rankers": rankers,
+                        "evaluation": evaluation,
+                        "seconds": seconds,
+                        "default_ranker": default,
+                    }
                 )
                 (where / "manifest.json").write_text(manifest.model_dump_json(indent=2))
         except BaseException:

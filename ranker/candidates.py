@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CandidateSet", "Scored"]
+__all__ = ["Array", "CandidateSet", "Rows"]
 
 Array = npt.NDArray[np.float64]
+Rows = npt.NDArray[np.intp]
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,3 @@ class CandidateSet:
         return CandidateSet(
             tuple(self.product_ids[i] for i in rows), {k: v[rows] for k, v in self.signals.items()}
         )
-
-
-@dataclass(frozen=True)
-class Scored:
-    """A ranker's output: one score per candidate and the additive parts of each score."""
-
-    scores: Array
-    contributions: Mapping[str, Array]

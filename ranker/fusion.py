@@ -1,7 +1,7 @@
 """Fusion rankers by registry name: ``bm25``, ``dense``, ``rrf``, ``linear``.
 
-Each ranker scores a :class:`CandidateSet` and returns per-signal contributions that
-sum to the score, so every hit can say where its score came from.
+Each ranker scores a :class:`CandidateSet` and, for the rows a caller shows, explains
+each score as per-signal contributions that sum to it.
 """
 
 from __future__ import annotations
@@ -12,17 +12,16 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from ranker.candidates import Array, CandidateSet, Scored
+from ranker.candidates import Array, CandidateSet, Rows
 from ranker.metrics import ndcg_at_k
 
 __all__ = [
-    "RANKERS",
+    "FIXED_RANKERS",
     "BM25Ranker",
     "DenseRanker",
     "LinearRanker",
     "RRFRanker",
     "Ranker",
-    "make_ranker",
     "rank_ids",
     "tune_linear",
 ]
@@ -32,7 +31,13 @@ __all__ = [
 class Ranker(Protocol):
     name: ClassVar[str]
 
-    def score(self, candidates: CandidateSet) -> Scored: ...
+    def score(self, candidates: CandidateSet) -> Array:
+        """One score per candidate (higher is better)."""
+        ...
+
+    def explain(self, candidates: CandidateSet, rows: Rows) -> dict[str, Array]:
+        """Additive parts of ``score(candidates)[rows]``, by feature or signal name."""
+        ...
 
     def params(self) -> dict[str, Any]:
         """What is needed to rebuild this ranker (saved in the index manifest)."""
@@ -43,9 +48,11 @@ class Ranker(Protocol):
 class BM25Ranker:
     name: ClassVar[str] = "bm25"
 
-    def score(self, candidates: CandidateSet) -> Scored:
-        bm25 = candidates.signal("bm25")
-        return Scored(bm25.copy(), {"bm25": bm25.copy()})
+    def score(self, candidates: CandidateSet) -> Array:
+        return candidates.signal("bm25").copy()
+
+    def explain(self, candidates: CandidateSet, rows: Rows) -> dict[str, Array]:
+        return {"bm25": candidates.signal("bm25")[rows]}
 
     def params(self) -> dict[str, Any]:
         return {}
@@ -55,9 +62,11 @@ class BM25Ranker:
 class DenseRanker:
     name: ClassVar[str] = "dense"
 
-    def score(self, candidates: CandidateSet) -> Scored:
-        dense = candidates.signal("dense")
-        return Scored(dense.copy(), {"dense": dense.copy()})
+    def score(self, candidates: CandidateSet) -> Array:
+        return candidates.signal("dense").copy()
+
+    def explain(self, candidates: CandidateSet, rows: Rows) -> dict[str, Array]:
+        return {"dense": candidates.signal("dense")[rows]}
 
     def params(self) -> dict[str, Any]:
         return {}
@@ -84,11 +93,17 @@ class RRFRanker:
         if self.k <= 0:
             raise ValueError("rrf k must be > 0")
 
-    def score(self, candidates: CandidateSet) -> Scored:
+    def _parts(self, candidates: CandidateSet) -> dict[str, Array]:
         bm25, dense = candidates.signal("bm25"), candidates.signal("dense")
         kw = np.where(bm25 > 0, 1.0 / (self.k + _ranks(bm25)), 0.0)
-        dn = 1.0 / (self.k + _ranks(dense))
-        return Scored(kw + dn, {"bm25": kw, "dense": dn})
+        return {"bm25": kw, "dense": 1.0 / (self.k + _ranks(dense))}
+
+    def score(self, candidates: CandidateSet) -> Array:
+        parts = self._parts(candidates)
+        return parts["bm25"] + parts["dense"]
+
+    def explain(self, candidates: CandidateSet, rows: Rows) -> dict[str, Array]:
+        return {k: v[rows] for k, v in self._parts(candidates).items()}
 
     def params(self) -> dict[str, Any]:
         return {"k": self.k}
@@ -111,16 +126,24 @@ class LinearRanker:
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"linear alpha must be in [0, 1], got {self.alpha}")
 
-    def score(self, candidates: CandidateSet) -> Scored:
-        kw = self.alpha * _minmax(candidates.signal("bm25"))
-        dn = (1.0 - self.alpha) * _minmax(candidates.signal("dense"))
-        return Scored(kw + dn, {"bm25": kw, "dense": dn})
+    def _parts(self, candidates: CandidateSet) -> dict[str, Array]:
+        return {
+            "bm25": self.alpha * _minmax(candidates.signal("bm25")),
+            "dense": (1.0 - self.alpha) * _minmax(candidates.signal("dense")),
+        }
+
+    def score(self, candidates: CandidateSet) -> Array:
+        parts = self._parts(candidates)
+        return parts["bm25"] + parts["dense"]
+
+    def explain(self, candidates: CandidateSet, rows: Rows) -> dict[str, Array]:
+        return {k: v[rows] for k, v in self._parts(candidates).items()}
 
     def params(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
 
 
-RANKERS: Mapping[str, Callable[..., Ranker]] = {
+FIXED_RANKERS: Mapping[str, Callable[..., Ranker]] = {
     BM25Ranker.name: BM25Ranker,
     DenseRanker.name: DenseRanker,
     RRFRanker.name: RRFRanker,
@@ -128,16 +151,8 @@ RANKERS: Mapping[str, Callable[..., Ranker]] = {
 }
 
 
-def make_ranker(name: str, params: Mapping[str, Any] | None = None) -> Ranker:
-    try:
-        factory = RANKERS[name]
-    except KeyError:
-        raise ValueError(f"unknown ranker {name!r}; registered: {sorted(RANKERS)}") from None
-    return factory(**dict(params or {}))
-
-
 def rank_ids(ranker: Ranker, candidates: CandidateSet) -> list[str]:
-    scores = ranker.score(candidates).scores
+    scores = ranker.score(candidates)
     return [candidates.product_ids[i] for i in np.argsort(-scores, kind="stable")]
 
 

@@ -90,7 +90,7 @@ class GraphSignals:
         self,
         *,
         linker: EntityLinker,
-        documents: Mapping[str, ProductDocument],  # shared with the service; updated by it
+        documents: Mapping[str, ProductDocument],
         embeddings: EntityEmbeddings | None = None,
         expand_k: int = 100,
         min_confidence: float = 0.6,
@@ -99,19 +99,19 @@ class GraphSignals:
             raise ValueError("expand_k must be >= 0")
         self.linker, self.embeddings = linker, embeddings
         self.expand_k, self.min_confidence = expand_k, min_confidence
-        self._docs = documents
+        self._popularity: dict[str, int] = {}
         self._facts: dict[str, frozenset[str]] = {}
         self._postings: dict[str, set[str]] = defaultdict(set)
         self.update(list(documents.values()), ())
 
     def update(self, upserts: Sequence[ProductDocument], deletes: Sequence[str]) -> None:
-        """Follow catalog edits: re-derive the facts of changed products, learn new names.
-
-        ``documents`` (shared with the service) must already hold the new versions."""
+        """Follow catalog edits: re-derive the facts of changed products, learn new names."""
         for pid in [*deletes, *(d.product_id for d in upserts)]:
+            self._popularity.pop(pid, None)
             for entity in self._facts.pop(pid, frozenset()):
                 self._postings[entity].discard(pid)
         for doc in upserts:
+            self._popularity[doc.product_id] = doc.rating_count
             facts = self._doc_entities(doc)
             self._facts[doc.product_id] = facts
             for entity in facts:
@@ -144,7 +144,7 @@ class GraphSignals:
             for pid in self._postings.get(link.entity_id, ()):
                 if allowed is None or pid in allowed:
                     score[pid] += link.confidence
-        ranked = sorted(score, key=lambda p: (-score[p], -self._docs[p].rating_count, p))
+        ranked = sorted(score, key=lambda p: (-score[p], -self._popularity.get(p, 0), p))
         return ranked[: self.expand_k]
 
     def paths(self, pid: str, graph: QueryGraph) -> tuple[tuple[str, ...], ...]:

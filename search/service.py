@@ -211,10 +211,30 @@ class SearchService:
             "dense": np.array([dense[p] for p in ids], dtype=np.float64),
             "from_keyword": np.array([p in from_keyword for p in ids], dtype=np.float64),
             "from_dense": np.array([p in from_dense for p in ids], dtype=np.float64),
+            **self._priors(ids),
         }
         if self.graph is not None and qgraph is not None:
             signals.update(self.graph.signals(ids, qgraph, set(expanded)))
         return CandidateSet(ids, signals), qgraph
+
+    def _priors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Query-independent priors: popularity, rating, and price relative to the other
+        candidates (log-price z-score; 0 when a product has no price, flagged)."""
+        docs = [self.documents[p] for p in ids]
+        rating = np.array([d.average_rating or 0.0 for d in docs], dtype=np.float64)
+        has_price = np.array([d.price is not None and d.price > 0 for d in docs])
+        log_price = np.array([np.log(d.price) if d.price else 0.0 for d in docs])
+        price_z = np.zeros(len(docs))
+        if has_price.sum() > 1:
+            mean, std = log_price[has_price].mean(), log_price[has_price].std()
+            price_z[has_price] = (log_price[has_price] - mean) / (std if std > 0 else 1.0)
+        return {
+            "popularity": np.log1p(np.array([d.rating_count for d in docs], dtype=np.float64)),
+            "rating": rating,
+            "has_rating": (rating > 0).astype(np.float64),
+            "price_z": price_z,
+            "has_price": has_price.astype(np.float64),
+        }
 
     # -- search ----------------------------------------------------------------------------
 
@@ -237,20 +257,22 @@ class SearchService:
         ranker = ranker or self.ranker
         degraded, notes = False, []
         try:
-            scored = ranker.score(candidates)
+            scores = ranker.score(candidates)
+            order = np.argsort(-scores, kind="stable")
+            page = order[offset : offset + k]
+            parts = ranker.explain(candidates, page)
             used = ranker.name
         except Exception as exc:  # a broken ranker must not take search down
             log.exception("ranker %s failed; falling back to rrf", ranker.name)
-            scored = self._fallback.score(candidates)
+            scores = self._fallback.score(candidates)
+            order = np.argsort(-scores, kind="stable")
+            page = order[offset : offset + k]
+            parts = self._fallback.explain(candidates, page)
             used, degraded = self._fallback.name, True
             notes.append(f"ranker {ranker.name!r} failed ({exc}); results ranked by rrf")
-        order = np.argsort(-scored.scores, kind="stable")
-        page = order[offset : offset + k]
         hits = tuple(
-            self._hit(
-                candidates, scored.scores, scored.contributions, int(i), offset + r + 1, qgraph
-            )
-            for r, i in enumerate(page)
+            self._hit(candidates, scores, parts, j, int(row), offset + j + 1, qgraph)
+            for j, row in enumerate(page)
         )
         return SearchResult(
             query=query,
@@ -273,7 +295,8 @@ class SearchService:
         self,
         candidates: CandidateSet,
         scores: np.ndarray,
-        contributions: Mapping[str, np.ndarray],
+        parts: Mapping[str, np.ndarray],
+        j: int,
         row: int,
         rank: int,
         qgraph: QueryGraph | None,
@@ -291,7 +314,7 @@ class SearchService:
             price=doc.price,
             average_rating=doc.average_rating,
             signals={k: float(v[row]) for k, v in candidates.signals.items()},
-            contributions={k: float(v[row]) for k, v in contributions.items()},
+            contributions={k: float(v[j]) for k, v in parts.items()},
             paths=self.graph.paths(pid, qgraph)
             if self.graph is not None and qgraph is not None
             else (),

@@ -13,6 +13,8 @@ from ingest.judgments import select_split
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
+ALL_RANKERS = ("bm25", "dense", "rrf", "linear", "lambdamart", "lambdamart-nokg", "neural")
+
 
 def test_committed_tiny_catalogue_is_what_the_generator_writes(tmp_path: Path) -> None:
     write_generated(tmp_path, size="tiny", seed=13, progress=lambda *_: None)
@@ -41,9 +43,11 @@ def test_reindex_tuned_linear_and_recorded_the_evaluation(tiny_engine: Engine) -
     _, manifest = tiny_engine.service()
     assert manifest.products == 200
     assert 0.0 <= manifest.rankers["linear"]["alpha"] <= 1.0
+    assert manifest.default_ranker == "lambdamart"
+    assert manifest.rankers["lambdamart"] == {"kind": "lambdamart", "path": "rankers/lambdamart"}
     assert set(manifest.evaluation) == {"valid", "test"}
     for split in ("valid", "test"):
-        assert set(manifest.evaluation[split]) == {"bm25", "dense", "rrf", "linear"}
+        assert set(manifest.evaluation[split]) == set(ALL_RANKERS)
         for scores in manifest.evaluation[split].values():
             assert set(scores) == {"ndcg@10", "recall@100", "mrr"}
             assert all(0.0 <= v <= 1.0 for v in scores.values())
@@ -52,7 +56,7 @@ def test_reindex_tuned_linear_and_recorded_the_evaluation(tiny_engine: Engine) -
 def test_evaluate_every_system_on_the_test_split(tiny_engine: Engine) -> None:
     n, systems = tiny_engine.evaluate(split="test")
     assert n == len(select_split(tiny_engine.judged(), "test"))
-    assert set(systems) == {"bm25", "dense", "rrf", "linear"}
+    assert set(systems) == set(ALL_RANKERS)
     # Fusion should not be worse than the weaker single signal on its own split.
     weaker = min(systems["bm25"].means["ndcg@10"], systems["dense"].means["ndcg@10"])
     assert systems["rrf"].means["ndcg@10"] >= weaker

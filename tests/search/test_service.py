@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from app.engine import Engine
-from ranker.candidates import CandidateSet, Scored
+from ranker.candidates import Array, CandidateSet, Rows
 from search.filters import Filters, UnknownFilter
 from search.graph_signals import GRAPH_SIGNALS
 from search.keyword import KEYWORD_FIELDS
@@ -35,6 +35,11 @@ def test_every_hit_carries_every_signal_and_contributions_sum(small_engine: Engi
         "from_dense",
         *(f"bm25_{f}" for f in KEYWORD_FIELDS),
         *GRAPH_SIGNALS,
+        "popularity",
+        "rating",
+        "has_rating",
+        "price_z",
+        "has_price",
     }
     for hit in result.hits:
         assert set(hit.signals) == expected
@@ -113,7 +118,10 @@ def test_bad_paging_is_refused(small_engine: Engine, k: int, offset: int) -> Non
 class BrokenRanker:
     name = "broken"
 
-    def score(self, candidates: CandidateSet) -> Scored:
+    def score(self, candidates: CandidateSet) -> Array:
+        raise RuntimeError("model file is corrupt")
+
+    def explain(self, candidates: CandidateSet, rows: Rows) -> dict[str, Array]:
         raise RuntimeError("model file is corrupt")
 
     def params(self) -> dict[str, object]:

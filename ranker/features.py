@@ -1,0 +1,198 @@
+"""Named features for the learned rankers, computed from a candidate set's signals.
+
+A model is saved with its :class:`FeatureSchema` (the ordered names and a digest);
+loading a model checks the schema against the registry, so a model trained on other
+features is refused instead of scoring garbage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ranker.candidates import Array, CandidateSet
+
+__all__ = [
+    "DEFAULT_FEATURES",
+    "FEATURES",
+    "NO_KG_FEATURES",
+    "Feature",
+    "FeatureSchema",
+    "SchemaMismatch",
+    "feature_matrix",
+]
+
+FeatureGroup = Literal["keyword", "dense", "graph", "prior", "recall"]
+_FIELDS = ("name", "product_class", "category", "brand", "attributes", "description")
+
+
+class SchemaMismatch(ValueError):
+    code = "feature_schema_mismatch"
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    name: str
+    group: FeatureGroup
+    description: str
+    compute: Callable[[CandidateSet], Array]
+
+
+def _signal(name: str) -> Callable[[CandidateSet], Array]:
+    return lambda c: c.signal(name)
+
+
+def _minmax(name: str) -> Callable[[CandidateSet], Array]:
+    def compute(c: CandidateSet) -> Array:
+        v = c.signal(name)
+        lo, hi = float(v.min(initial=0.0)), float(v.max(initial=0.0))
+        return (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v)
+
+    return compute
+
+
+def _reciprocal_rank(name: str) -> Callable[[CandidateSet], Array]:
+    def compute(c: CandidateSet) -> Array:
+        v = c.signal(name)
+        ranks = np.empty(len(v))
+        ranks[np.argsort(-v, kind="stable")] = np.arange(1, len(v) + 1)
+        return 1.0 / ranks
+
+    return compute
+
+
+def _features() -> dict[str, Feature]:
+    specs: list[tuple[str, FeatureGroup, str, Callable[[CandidateSet], Array]]] = [
+        ("bm25", "keyword", "field-weighted BM25", _signal("bm25")),
+        ("bm25_norm", "keyword", "BM25 min-max normalised within the query", _minmax("bm25")),
+        ("bm25_rr", "keyword", "1 / BM25 rank within the query", _reciprocal_rank("bm25")),
+        *[
+            (f"bm25_{f}", "keyword", f"BM25 in the {f} field", _signal(f"bm25_{f}"))
+            for f in _FIELDS
+        ],
+        ("dense", "dense", "BERT cosine of query and product", _signal("dense")),
+        ("dense_norm", "dense", "cosine min-max normalised within the query", _minmax("dense")),
+        ("dense_rr", "dense", "1 / cosine rank within the query", _reciprocal_rank("dense")),
+        ("from_keyword", "recall", "found by keyword recall", _signal("from_keyword")),
+        ("from_dense", "recall", "found by dense recall", _signal("from_dense")),
+        (
+            "from_graph",
+            "recall",
+            "found through the query's linked entities",
+            _signal("from_graph"),
+        ),
+        ("link_brand", "graph", "the query names a brand", _signal("link_brand")),
+        ("link_category", "graph", "the query names a category", _signal("link_category")),
+        ("link_attribute", "graph", "the query names attribute values", _signal("link_attribute")),
+        (
+            "match_brand",
+            "graph",
+            "product has the linked brand (confidence)",
+            _signal("match_brand"),
+        ),
+        (
+            "match_category",
+            "graph",
+            "category path agrees with a linked category",
+            _signal("match_category"),
+        ),
+        (
+            "match_attribute",
+            "graph",
+            "share of linked attribute values the product has",
+            _signal("match_attribute"),
+        ),
+        ("kge_available", "graph", "KG embeddings scored this query", _signal("kge_available")),
+        (
+            "kge_brand",
+            "graph",
+            "KGE plausibility of (product, HAS_BRAND, brand)",
+            _signal("kge_brand"),
+        ),
+        (
+            "kge_category",
+            "graph",
+            "KGE plausibility of (product, IN_CATEGORY, category)",
+            _signal("kge_category"),
+        ),
+        (
+            "kge_attribute",
+            "graph",
+            "KGE plausibility of (product, HAS_ATTRIBUTE, value)",
+            _signal("kge_attribute"),
+        ),
+        (
+            "kge_similarity",
+            "graph",
+            "embedding cosine of product and linked entities",
+            _signal("kge_similarity"),
+        ),
+        ("popularity", "prior", "log(1 + rating count)", _signal("popularity")),
+        ("rating", "prior", "average rating (0 when none)", _signal("rating")),
+        ("has_rating", "prior", "the product has ratings", _signal("has_rating")),
+        (
+            "price_z",
+            "prior",
+            "log-price z-score among the candidates (price fit)",
+            _signal("price_z"),
+        ),
+        ("has_price", "prior", "the product has a price", _signal("has_price")),
+    ]
+    return {name: Feature(name, group, desc, fn) for name, group, desc, fn in specs}
+
+
+FEATURES: Mapping[str, Feature] = _features()
+DEFAULT_FEATURES: tuple[str, ...] = tuple(FEATURES)
+NO_KG_FEATURES: tuple[str, ...] = tuple(
+    n for n, f in FEATURES.items() if f.group != "graph" and n != "from_graph"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSchema:
+    names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        unknown = [n for n in self.names if n not in FEATURES]
+        if unknown:
+            raise SchemaMismatch(
+                f"unknown feature(s) {unknown}; the registry has {sorted(FEATURES)}"
+            )
+        if len(set(self.names)) != len(self.names):
+            raise SchemaMismatch("feature names repeat")
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256("\n".join(self.names).encode()).hexdigest()[:16]
+
+    def check(self, names: Sequence[str], digest: str) -> None:
+        """Raise unless a saved model's schema is this one."""
+        if tuple(names) != self.names or digest != self.digest:
+            missing = sorted(set(self.names) - set(names))
+            extra = sorted(set(names) - set(self.names))
+            raise SchemaMismatch(
+                f"model was trained on another feature schema (missing {missing}, extra "
+                f"{extra}, digest {digest} != {self.digest}); retrain it with "
+                "`kgsearch train-ranker`"
+            )
+
+
+def feature_matrix(candidates: CandidateSet, schema: FeatureSchema) -> npt.NDArray[np.float32]:
+    """(n candidates, n features); raises if a feature is NaN or infinite."""
+    columns = [FEATURES[name].compute(candidates) for name in schema.names]
+    matrix = (
+        np.column_stack(columns).astype(np.float32)
+        if columns
+        else np.zeros((len(candidates), 0), np.float32)
+    )
+    if not np.isfinite(matrix).all():
+        bad = [
+            n for n, col in zip(schema.names, columns, strict=True) if not np.isfinite(col).all()
+        ]
+        raise ValueError(f"feature(s) {bad} have NaN or infinite values")
+    return matrix
