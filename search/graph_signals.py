@@ -8,6 +8,7 @@ never trained, here.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -144,8 +145,10 @@ class GraphSignals:
             for pid in self._postings.get(link.entity_id, ()):
                 if allowed is None or pid in allowed:
                     score[pid] += link.confidence
-        ranked = sorted(score, key=lambda p: (-score[p], -self._popularity.get(p, 0), p))
-        return ranked[: self.expand_k]
+        popularity = self._popularity
+        return heapq.nsmallest(
+            self.expand_k, score, key=lambda p: (-score[p], -popularity.get(p, 0), p)
+        )
 
     def paths(self, pid: str, graph: QueryGraph) -> tuple[tuple[str, ...], ...]:
         """One-hop facts linking the product to the query's entities (for explanations)."""
