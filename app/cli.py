@@ -25,7 +25,7 @@ from app.settings import Settings
 from ingest.formats import CatalogueError
 from ingest.versions import NoIndexError
 from kg.store import BackendUnavailable, GraphError
-from ranker.evaluation import METRICS, SystemScores
+from ranker.evaluation import METRICS, SystemScores, report
 from search.filters import UnknownFilter
 from search.service import InvalidQuery
 
@@ -212,8 +212,10 @@ def _table(split: str, n: int, systems: dict[str, SystemScores]) -> Table:
     table.add_column("system")
     for metric in METRICS:
         table.add_column(metric, justify="right")
+    table.add_column("NDCG@10 95% CI", justify="right")
     for name, scores in systems.items():
-        table.add_row(name, *(f"{scores.means[m]:.4f}" for m in METRICS))
+        lo, hi = scores.ndcg_interval()
+        table.add_row(name, *(f"{scores.means[m]:.4f}" for m in METRICS), f"{lo:.3f}-{hi:.3f}")
     return table
 
 
@@ -236,14 +238,41 @@ def evaluate(
                 split=split, queries=queries, labels=labels, progress=progress
             )
     if as_json:
-        body = {
-            "split": split,
-            "queries": n,
-            "systems": {name: s.as_dict() for name, s in systems.items()},
-        }
-        print(json.dumps(body, indent=2))
+        print(json.dumps(report(split, n, systems), indent=2))
         return
     out.print(_table(split, n, systems))
+    body = report(split, n, systems)
+    for name, test in dict(body.get("vs_best_baseline", {})).items():  # type: ignore[call-overload]
+        out.print(
+            f"{name} vs {test['baseline']}: NDCG@10 {test['delta_ndcg@10']:+.4f} "
+            f"(paired randomisation p = {test['p_value']:.4f}, {test['queries']} queries)"
+        )
+
+
+@app.command("train-ranker")
+def train_ranker() -> None:
+    """Retrain the fusion rankers (linear, lambdamart, lambdamart-nokg, neural) on the
+    train split, stopping early on valid. Builds a new index version, so queries never
+    see a half-trained ranker; prints each ranker's valid/test NDCG@10."""
+    with _errors():
+        engine = _engine()
+        if not engine.judged():
+            _fail(f"no judgments in {engine.catalogue_dir}: run `kgsearch demo` first", 2)
+        with progress_bars(err, enabled=not _State.quiet) as progress:
+            manifest = engine.reindex(progress=progress)
+    print(
+        json.dumps(
+            {
+                "live": manifest.version,
+                "default_ranker": manifest.default_ranker,
+                "ndcg@10": {
+                    split: {name: s["ndcg@10"] for name, s in systems.items()}
+                    for split, systems in manifest.evaluation.items()
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 @app.command()
