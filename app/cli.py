@@ -275,6 +275,33 @@ def train_ranker() -> None:
     )
 
 
+@app.command("ab-report")
+def ab_report_command(
+    events: Annotated[
+        Path, typer.Argument(help="Behaviour events, JSONL (impressions, clicks, ...).")
+    ],
+    control: Annotated[str, typer.Option(help="The control variant.")] = "rrf",
+    bootstrap: Annotated[int, typer.Option(help="User-level bootstrap resamples (0 = off).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """CTR and conversion per ranker variant with 95% intervals, and each variant's lift
+    over the control with a two-proportion z-test."""
+    from ingest.behaviour import read_events
+    from ranker.ab import ab_report
+
+    with _errors():
+        if not events.exists():
+            raise FileNotFoundError(f"{events} does not exist")
+        result = read_events(events)
+        for row in result.errors[:20]:
+            err.print(f"skipped {row}", highlight=False)
+        report = ab_report(result.records, control=control, bootstrap=bootstrap, seed=0)
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        out.print(report.to_markdown(), highlight=False)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
