@@ -249,6 +249,35 @@ def evaluate(
         )
 
 
+@app.command("train-kge")
+def train_kge(
+    model: Annotated[
+        str, typer.Option(help="TransE or ComplEx (PyKEEN's model names).")
+    ] = "TransE",
+    dataset: Annotated[
+        str, typer.Option(help="graph (the catalogue), or nations, kinships, umls (PyKEEN's).")
+    ] = "graph",
+    device: Annotated[str | None, typer.Option(help="cpu, cuda or auto (default: auto).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override the tuned epoch count.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Train knowledge-graph embeddings with early stopping on validation MRR. On the
+    catalogue graph the artefact goes to <home>/kge; `kgsearch reindex` makes it live."""
+    with _errors():
+        engine = _engine()
+        with progress_bars(err, enabled=not _State.quiet) as progress:
+            result = engine.train_kge(
+                model=model, dataset=dataset, device=device, epochs=epochs, progress=progress
+            )
+    if as_json:
+        print(json.dumps(result))
+    else:
+        out.print(
+            f"{result['model']} on {result['dataset']}: MRR {result['mrr']:.4f}, "
+            f"Hits@10 {result['hits@10']:.4f}, {result['seconds']} s on {result['device']}"
+        )
+
+
 @app.command("train-ranker")
 def train_ranker() -> None:
     """Retrain the fusion rankers (linear, lambdamart, lambdamart-nokg, neural) on the

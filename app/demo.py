@@ -64,6 +64,7 @@ def prepare_demo(
             )
         build.update(write_generated(engine.catalogue_dir, size=size, seed=seed, progress=progress))
         report = engine.import_catalogue(engine.catalogue_dir / "product.csv")
+        build["kge"] = engine.train_kge(model="TransE", dataset="graph", progress=progress)
         manifest = engine.reindex(progress=progress)
         marker_path.write_text(json.dumps(wanted))
         build.update(

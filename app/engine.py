@@ -8,7 +8,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from ingest.reindex import (
     reindex,
 )
 from ingest.versions import IndexVersions, Manifest
-from kg.documents import product_documents
+from kg.documents import ProductDocument, product_documents
 from kg.neo4j_store import Neo4jGraphStore
 from kg.sqlite_store import SQLiteGraphStore
 from kg.store import GraphStore
@@ -171,12 +171,37 @@ class Engine:
             found = {d.product_id for d in docs}
             deleted = [pid for pid in ids if pid not in found and pid in service.documents]
             service.apply(docs, deleted)
+            self._embed_new(service, docs)
             tmp = where / f"{APPLIED}.tmp"
             tmp.write_text(json.dumps({"revision": revision}))
             tmp.replace(where / APPLIED)
             self._applied[manifest.version] = revision
             log.info("applied graph revisions %d..%d: %d products", applied, revision, len(ids))
             return len(docs) + len(deleted)
+
+    def _embed_new(self, service: SearchService, docs: Sequence[ProductDocument]) -> None:
+        """Give products added or re-linked since the last training an embedding at once
+        (from their neighbours through the trained relations, then a few local steps);
+        the artefact marks them stale until `kgsearch train-kge` retrains fully."""
+        from kg.kge import KGEArtefactError, KGEmbeddings
+
+        signals = service.graph
+        if signals is None or not isinstance(signals.embeddings, KGEmbeddings):
+            return
+        embeddings = signals.embeddings
+        for doc in docs:
+            if embeddings.has(doc.entity_id):
+                continue  # re-linked products keep their vector until the next training
+            neighbours = [
+                (rel.type.value, entity.id)
+                for rel, entity in self.graph.neighbours(doc.entity_id)
+                if embeddings.has(entity.id)
+            ]
+            try:
+                embeddings = embeddings.with_entity(doc.entity_id, neighbours)
+            except KGEArtefactError as exc:
+                log.warning("no incremental embedding for %s: %s", doc.product_id, exc)
+        signals.embeddings = embeddings
 
     def _affected(self, service: SearchService, since: int) -> set[str]:
         """Product ids whose documents may differ after the changes since ``since``."""
@@ -220,6 +245,7 @@ class Engine:
             recall_k=self.settings.recall_k, keep_versions=self.settings.keep_versions
         )
         return reindex(
+            kge_dir=self.kge_dir if (self.kge_dir / "meta.json").exists() else None,
             graph=self.graph,
             versions=self.versions,
             encoder=self.encoder,
@@ -229,6 +255,56 @@ class Engine:
             backend=self.backend,
             progress=progress,
         )
+
+    @property
+    def kge_dir(self) -> Path:
+        """Where `train-kge` leaves the catalogue graph's embeddings for the next reindex."""
+        return self.home / "kge"
+
+    def train_kge(
+        self,
+        *,
+        model: str,
+        dataset: str,
+        device: str | None = None,
+        epochs: int | None = None,
+        progress: Progress = _quiet,
+    ) -> dict[str, Any]:
+        """Train TransE or ComplEx; on ``dataset="graph"`` save the artefact where the
+        next reindex picks it up (``kgsearch reindex`` makes it live)."""
+        from dataclasses import replace
+
+        from kg.kge_config import default_config
+        from kg.kge_training import train_benchmark, train_on_triples
+
+        config = default_config(model, dataset)
+        if device is not None:
+            config = replace(config, device=device)
+        if epochs is not None:
+            config = replace(config, epochs=epochs)
+        started = time.perf_counter()
+
+        def epoch_progress(done: int, total: int) -> None:
+            progress("epochs", done, total)
+
+        if dataset == "graph":
+            triples = list(self.graph.triples())
+            embeddings = train_on_triples(
+                triples, config=config, graph_revision=self.graph.revision, progress=epoch_progress
+            )
+            embeddings.save(self.kge_dir)
+        else:
+            embeddings = train_benchmark(dataset, config=config, progress=epoch_progress)  # type: ignore[arg-type]
+        metrics = dict(embeddings.metrics)
+        return {
+            "model": embeddings.model,
+            "dataset": dataset,
+            "mrr": round(float(metrics.get("test_mrr", float("nan"))), 4),
+            "hits@10": round(float(metrics.get("test_hits_at_10", float("nan"))), 4),
+            "seconds": round(time.perf_counter() - started, 1),
+            "device": str(embeddings.config.get("device", config.device)),
+            "saved_to": str(self.kge_dir) if dataset == "graph" else None,
+        }
 
     def rollback(self) -> str:
         with self.versions.locked():

@@ -7,6 +7,7 @@ version serving and removes the half-built directory.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -145,11 +146,23 @@ def open_version(
 
 def _load_embeddings(where: Path, manifest: Manifest) -> EntityEmbeddings | None:
     """The version's KG embeddings, if it was built with some (see `kgsearch train-kge`)."""
-    if not (where / "config.json").exists():
+    if not (where / "meta.json").exists():
         return None
     from kg.kge import KGEmbeddings
 
     return KGEmbeddings.load(where)
+
+
+def _attach_embeddings(source: Path, where: Path, docs: Sequence[ProductDocument]) -> None:
+    """Copy a trained artefact into the version after checking it covers these products
+    (loading refuses one that lacks more than 5% of them: retrain with `train-kge`)."""
+    from kg.kge import KGEArtefactError, KGEmbeddings
+
+    try:
+        KGEmbeddings.load(source, known_entities=[d.entity_id for d in docs])
+    except KGEArtefactError as exc:
+        raise BuildCheckError(f"KG embeddings at {source} do not fit this graph: {exc}") from exc
+    shutil.copytree(source, where / "kge")
 
 
 def _build_parts(
@@ -263,6 +276,7 @@ def reindex(
     judged: Sequence[JudgedQuery] = (),
     config: IndexConfig | None = None,
     backend: IndexBackend | None = None,
+    kge_dir: Path | None = None,
     progress: Progress = _noop,
 ) -> Manifest:
     """Build a complete new version from ``graph``, check it, make it live; return its manifest.
@@ -294,6 +308,8 @@ def reindex(
                     config=config,
                     progress=progress,
                 )
+                if kge_dir is not None:
+                    _attach_embeddings(kge_dir, where, docs)
                 rankers: dict[str, dict[str, object]] = {n: {} for n in FIXED_RANKERS}
                 draft = Manifest(
                     version=name,

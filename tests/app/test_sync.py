@@ -105,3 +105,40 @@ def test_new_and_deleted_products_follow_the_graph(tmp_path: Path, encoder: Mini
     restarted = Engine(Settings(home=tmp_path), encoder=encoder)
     assert "L1" not in ids(restarted, "brass table lamp")
     assert ids(restarted, "macrame hanging chair")[0] == "H1"
+
+
+def test_kge_artefact_joins_the_index_and_new_products_get_stale_vectors(
+    tmp_path: Path, encoder: MiniLMEncoder
+) -> None:
+    engine = built(tmp_path, encoder)
+    result = engine.train_kge(model="TransE", dataset="graph", epochs=5, device="cpu")
+    assert result["model"] == "TransE" and result["saved_to"]
+    engine.reindex()
+    service, _ = engine.service()
+    assert service.graph is not None and service.graph.embeddings is not None
+    c = service.candidates("oakhaven chair")
+    assert c.signal("kge_available").max() == 1.0
+    assert c.signal("kge_brand").max() > 0
+
+    from ingest.records import ProductRecord
+
+    engine.graph.write(
+        catalogue_batch(
+            [
+                ProductRecord(
+                    product_id="N9",
+                    name="Oak side table",
+                    product_class="End Tables",
+                    category_path=("Furniture", "Living Room", "End Tables"),
+                    brand="Oakhaven",
+                )
+            ]
+        ),
+        actor="editor",
+    )
+    engine.sync()
+    embeddings = service.graph.embeddings
+    from kg.kge import KGEmbeddings
+
+    assert isinstance(embeddings, KGEmbeddings)
+    assert embeddings.has("product:N9") and "product:N9" in embeddings.stale

@@ -1,0 +1,169 @@
+"""Training settings for knowledge-graph embeddings: :class:`TrainConfig`, the tuned
+defaults per model and dataset family, and device resolution.
+
+Names are checked against PyKEEN's own resolvers (imported lazily, so importing this module
+does not import torch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias, cast
+
+from kg.kge import MODEL_NAMES, KGEModelName
+
+__all__ = [
+    "DATASETS",
+    "TRAINING_LOOPS",
+    "BenchmarkName",
+    "TrainConfig",
+    "default_config",
+    "resolve_device",
+    "supported_model",
+]
+
+DATASETS = ("graph", "nations", "kinships", "umls")
+BenchmarkName: TypeAlias = Literal["nations", "kinships", "umls"]
+
+#: PyKEEN training loops we run: negative sampling ("slcwa"), 1-N scoring of tails ("lcwa";
+#: with ``inverse_triples`` heads are predicted as tails of the inverse relation) or of heads
+#: and tails ("symmetriclcwa").
+TRAINING_LOOPS = ("slcwa", "lcwa", "symmetriclcwa")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Everything that decides a training run (recorded in the artefact's ``config``)."""
+
+    model: str = "TransE"
+    dim: int = 64
+    epochs: int = 200
+    lr: float = 0.01
+    batch_size: int = 512
+    #: negatives per positive (``slcwa`` only; the LCWA loops score every entity)
+    negatives: int = 32
+    #: evaluations without a relative MRR gain of ``min_delta`` before stopping
+    patience: int = 3
+    eval_every: int = 10
+    seed: int = 13
+    device: str = "auto"
+    #: torch CPU threads while training (0: leave torch's setting alone); restored after
+    threads: int = 0
+    loss: str = "softplus"
+    training_loop: str = "slcwa"
+    #: train an inverse relation ``R_inverse`` beside each relation ``R`` (PyKEEN's
+    #: ``create_inverse_triples``); the artefact keeps both
+    inverse_triples: bool = False
+    #: TransE's p in ``-‖h + r - t‖_p`` (ignored by ComplEx)
+    scoring_norm: int = 1
+    #: weight of PyKEEN's Lp regulariser on ComplEx vectors (0 = none)
+    regularizer_weight: float = 0.0
+    label_smoothing: float = 0.0
+    min_delta: float = 0.002
+    #: validation triples used by early stopping (a seeded sample when there are more)
+    max_eval_triples: int = 2000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", supported_model(self.model))
+        counts = ("dim", "epochs", "batch_size", "negatives", "patience", "eval_every")
+        for name in (*counts, "max_eval_triples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.max_eval_triples, int) or self.max_eval_triples < 1:
+            raise ValueError(
+                f"max_eval_triples must be a positive integer, got {self.max_eval_triples!r}"
+            )
+        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if not isinstance(self.threads, int) or self.threads < 0:
+            raise ValueError(f"threads must be 0 (torch's default) or more, got {self.threads!r}")
+        if not 0 <= self.regularizer_weight < math.inf:
+            raise ValueError(f"regularizer_weight must be >= 0, got {self.regularizer_weight!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if not 0 <= self.min_delta < 1:
+            raise ValueError(f"min_delta must be in [0, 1), got {self.min_delta!r}")
+        if self.scoring_norm not in (1, 2):
+            raise ValueError(f"scoring_norm must be 1 or 2, got {self.scoring_norm!r}")
+        if self.training_loop not in TRAINING_LOOPS:
+            raise ValueError(
+                f"training_loop {self.training_loop!r} is not one of {', '.join(TRAINING_LOOPS)}"
+            )
+        _check_loss(self.loss)
+        _check_device_name(self.device)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def supported_model(name: str) -> KGEModelName:
+    """PyKEEN's canonical spelling of ``name`` (``"transe"`` -> ``"TransE"``) if we support it."""
+    from pykeen.models import model_resolver
+
+    supported = [m for m in MODEL_NAMES if model_resolver.lookup(m) is not None]
+    try:
+        canonical = model_resolver.lookup(name).__name__
+    except (KeyError, ValueError, TypeError):
+        raise ValueError(
+            f"unknown KGE model {name!r}: PyKEEN's model_resolver does not know it; "
+            f"supported models: {', '.join(supported)}"
+        ) from None
+    if canonical not in supported:
+        raise ValueError(
+            f"KGE model {canonical!r} is known to PyKEEN but not supported here (the artefact "
+            f"scores only these): {', '.join(supported)}"
+        )
+    return cast(KGEModelName, canonical)
+
+
+def _check_loss(name: str) -> None:
+    from pykeen.losses import loss_resolver
+
+    try:
+        loss_resolver.lookup(name)
+    except (KeyError, ValueError, TypeError):
+        known = ", ".join(sorted(loss_resolver.lookup_dict))
+        raise ValueError(f"unknown loss {name!r}; PyKEEN's loss_resolver knows: {known}") from None
+
+
+def _check_device_name(name: str) -> None:
+    if name not in ("auto", "cpu") and not (name == "cuda" or name.startswith("cuda:")):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}")
+
+
+def resolve_device(name: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; an explicit CUDA
+    device without CUDA is an error (never a silent fall-back to the CPU)."""
+    _check_device_name(name)
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name != "cpu" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {name!r} was requested but torch sees no CUDA device "
+            "(torch.cuda.is_available() is False); use device='cpu' or 'auto'"
+        )
+    return name
+
+
+# Chosen on the validation splits (docs/kge.md has the runs); never on test.
+_DEFAULTS: Mapping[tuple[str, str], Mapping[str, Any]] = {
+    ("TransE", "benchmark"): {},
+    ("ComplEx", "benchmark"): {},
+    ("TransE", "graph"): {},
+    ("ComplEx", "graph"): {},
+}
+
+
+def default_config(model: str, dataset: str) -> TrainConfig:
+    """The tuned settings for ``model`` on ``dataset`` (``graph`` or a benchmark family)."""
+    canonical = supported_model(model)
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset {dataset!r} is not one of {', '.join(DATASETS)}")
+    family = "graph" if dataset == "graph" else "benchmark"
+    return TrainConfig(model=canonical, **_DEFAULTS[(canonical, family)])
