@@ -8,6 +8,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.catalog_api import install_catalog
 from app.engine import Engine
 from app.schemas import ErrorOut, HealthOut, SearchOut
 from ingest.versions import NoIndexError
@@ -180,4 +181,5 @@ def create_app(engine: Engine) -> FastAPI:
             "rating_count": doc.rating_count,
         }
 
+    install_catalog(app)  # /catalog, /admin/keys, /console
     return app

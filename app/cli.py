@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from app.catalog_cli import catalog_app
 from app.engine import Engine
 from app.progress import progress_bars
 from app.settings import Settings
@@ -36,6 +37,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(catalog_app, name="catalog")
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     recall_k: int = Field(default=200, ge=10, le=5_000)
     keep_versions: int = Field(default=3, ge=0, le=100)
     admin_api_key: SecretStr | None = None
+    api_keys_file: Path | None = Field(
+        default=None, description="API keys (hashed); default: <home>/api_keys.json."
+    )
+    max_delete_share: float = Field(
+        default=0.1, ge=0, le=1, description="Largest share of products a replace import deletes."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")

@@ -1,0 +1,443 @@
+"""``kgsearch catalog ...``: the catalog operations from the command line.
+
+The CLI acts as the user named by ``--user`` (or ``$KGSEARCH_USER``, else the login
+name): that name goes into the change log. It opens the data directory directly, so it
+is admin-equivalent: whoever can run it there can edit the graph; API keys guard the
+HTTP API only. Edits are searchable as soon as a server or ``kgsearch search`` next
+syncs (both replay the change log). Exit codes: 0 done, 1 failure, 2 bad input
+(invalid fields, a stale version, a missing entity); ``--json`` prints JSON, errors too.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from app.auth import KeyStore, Role
+from app.engine import Engine
+from app.settings import Settings
+from kg.catalog_ops import CatalogOps, EditResult, parse_relation
+from kg.store import BackendUnavailable, GraphError
+from kg.validation import CatalogError
+
+__all__ = ["catalog_app"]
+
+catalog_app = typer.Typer(
+    name="catalog",
+    help="Edit the product graph: validated, versioned, audited, reversible.",
+    no_args_is_help=True,
+)
+keys_app = typer.Typer(name="keys", help="API keys (stored hashed).", no_args_is_help=True)
+catalog_app.add_typer(keys_app, name="keys")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+VersionOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--expected-version",
+        help="The version you read; refused if it moved. Omitted: the current one "
+        "(no concurrency check).",
+    ),
+]
+
+
+class _Session:
+    user: str = ""
+    as_json: bool = False
+    home: Path | None = None
+
+
+def _fail(message: str, code: int, body: dict[str, Any] | None = None) -> NoReturn:
+    if _Session.as_json:
+        print(json.dumps(body or {"error": {"message": message}}, indent=2))
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except CatalogError as exc:
+        body = {
+            "error": {
+                "code": exc.code,
+                "message": str(exc),
+                "field": exc.field,
+                "issues": [i.as_dict() for i in exc.issues],
+            }
+        }
+        details = "".join(f"\n  {i}" for i in exc.issues[1:21])
+        _fail(f"{exc} [{exc.code}]{details}", 2, body)
+    except (GraphError, FileNotFoundError, ValueError, ValidationError) as exc:
+        _fail(str(exc), 2)
+    except BackendUnavailable as exc:
+        _fail(str(exc), 1)
+
+
+def _settings() -> Settings:
+    return Settings(home=_Session.home) if _Session.home is not None else Settings()
+
+
+def _ops() -> CatalogOps:
+    settings = _settings()
+    engine = Engine(settings)
+    return CatalogOps(store=engine.graph, max_delete_share=settings.max_delete_share)
+
+
+def _print(body: dict[str, Any], human: str) -> None:
+    if _Session.as_json:
+        print(json.dumps(body, indent=2, default=str))
+    else:
+        typer.echo(human)
+
+
+def _edited(result: EditResult, what: str) -> None:
+    version = "deleted" if result.version is None else f"version {result.version}"
+    notes = "".join(f"\n  note: {n}" for n in result.notes)
+    _print(
+        result.as_dict(),
+        f"{what} {result.entity_id}: {version} (revision {result.revision}){notes}",
+    )
+
+
+def _value(text: str) -> Any:
+    """``799`` -> 799, ``null`` -> None, ``"x"``/``x`` -> "x"."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _pairs(items: list[str], option: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{option} {item!r} is not key=value")
+        out[key.strip()] = value
+    return out
+
+
+@catalog_app.callback()
+def _catalog(
+    ctx: typer.Context,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            envvar="KGSEARCH_USER",
+            help="Who makes the edits (the change log's actor); default: the login name.",
+        ),
+    ] = None,
+) -> None:
+    _Session.user = (user or getpass.getuser()).strip()
+    _Session.as_json = False
+    home = ctx.find_root().params.get("home")  # `kgsearch --home DIR catalog ...`
+    _Session.home = Path(home) if home is not None else None
+
+
+def _version(ops: CatalogOps, pid: str, given: int | None) -> int:
+    return given if given is not None else ops.products.get(pid).version
+
+
+@catalog_app.command()
+def show(product: str, as_json: JsonOpt = False) -> None:
+    """A product with its version, brand, category, attributes and relations."""
+    _Session.as_json = as_json
+    with _errors():
+        view = _ops().products.get(product)
+    lines = [f"{view.entity_id} (version {view.version}): {view.fields.get('name')}"]
+    for key in ("product_class", "price", "average_rating", "rating_count"):
+        lines.append(f"  {key}: {view.fields.get(key)}")
+    lines.append(f"  brand: {view.brand[1] if view.brand else None}")
+    lines.append(f"  category: {' / '.join(view.category[1]) if view.category else None}")
+    for key, (value, _) in view.attributes.items():
+        lines.append(f"  {key}: {value}")
+    _print(view.as_dict(), "\n".join(lines))
+
+
+@catalog_app.command("list")
+def list_(
+    q: Annotated[str, typer.Option("--q", help="Text in the id or name.")] = "",
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Products whose id or name contains --q."""
+    _Session.as_json = as_json
+    with _errors():
+        total, items = _ops().products.browse(q=q, limit=limit)
+    rows = "\n".join(f"{i.product_id}\tv{i.version}\t{i.name}" for i in items)
+    _print({"total": total, "items": [i.as_dict() for i in items]}, f"{total} products\n{rows}")
+
+
+def _fields(
+    set_: list[str], attr: list[str], brand: str | None, category: str | None
+) -> dict[str, Any]:
+    fields = {k: _value(v) for k, v in _pairs(set_, "--set").items()}
+    attrs = {k: (v if v else None) for k, v in _pairs(attr, "--attr").items()}
+    if attrs:
+        fields["attributes"] = attrs
+    if brand is not None:
+        fields["brand"] = brand or None
+    if category is not None:
+        fields["category"] = category
+    return fields
+
+
+SetOpt = Annotated[list[str], typer.Option("--set", help="field=value (JSON or text), repeatable.")]
+AttrOpt = Annotated[
+    list[str], typer.Option("--attr", help="key=value; key= removes it. Repeatable.")
+]
+BrandOpt = Annotated[str | None, typer.Option(help="Brand name or id ('' removes it).")]
+CategoryOpt = Annotated[str | None, typer.Option(help="Category id or 'A / B / C'.")]
+NewKeysOpt = Annotated[
+    bool, typer.Option("--allow-new-keys", help="Allow keys the class does not use yet.")
+]
+
+
+@catalog_app.command()
+def create(
+    product: Annotated[str, typer.Argument(help="The new product's id.")],
+    set_: SetOpt = [],  # noqa: B006 - typer copies defaults
+    attr: AttrOpt = [],  # noqa: B006
+    brand: BrandOpt = None,
+    category: CategoryOpt = None,
+    allow_new_keys: NewKeysOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a product: --set name=... --category ... [--brand] [--attr key=value]."""
+    _Session.as_json = as_json
+    with _errors():
+        fields = {"product_id": product, **_fields(set_, attr, brand, category)}
+        result = _ops().products.create(fields, actor=_Session.user, allow_new_keys=allow_new_keys)
+    _edited(result, "created")
+
+
+@catalog_app.command()
+def update(
+    product: str,
+    expected_version: VersionOpt = None,
+    set_: SetOpt = [],  # noqa: B006
+    attr: AttrOpt = [],  # noqa: B006
+    brand: BrandOpt = None,
+    category: CategoryOpt = None,
+    allow_new_keys: NewKeysOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change only the given fields of a product."""
+    _Session.as_json = as_json
+    with _errors():
+        fields = _fields(set_, attr, brand, category)
+        if not fields:
+            raise ValueError("nothing to change: pass --set, --attr, --brand or --category")
+        ops = _ops()
+        result = ops.products.update(
+            product,
+            fields,
+            expected_version=_version(ops, product, expected_version),
+            actor=_Session.user,
+            allow_new_keys=allow_new_keys,
+        )
+    _edited(result, "updated")
+
+
+@catalog_app.command()
+def delete(product: str, expected_version: VersionOpt = None, as_json: JsonOpt = False) -> None:
+    """Delete a product (its relations are logged, so `undo` restores them)."""
+    _Session.as_json = as_json
+    with _errors():
+        ops = _ops()
+        result = ops.products.delete(
+            product,
+            expected_version=_version(ops, product, expected_version),
+            actor=_Session.user,
+        )
+    _edited(result, "deleted")
+
+
+@catalog_app.command()
+def merge(
+    winner: str,
+    loser: str,
+    expected_version: VersionOpt = None,
+    source_expected_version: Annotated[
+        int | None, typer.Option("--source-expected-version", help="The loser's version.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Merge duplicate product LOSER into WINNER and delete LOSER."""
+    _Session.as_json = as_json
+    with _errors():
+        ops = _ops()
+        result = ops.products.merge(
+            winner,
+            loser,
+            expected_version=_version(ops, winner, expected_version),
+            loser_expected_version=_version(ops, loser, source_expected_version),
+            actor=_Session.user,
+        )
+    _edited(result, "merged into")
+
+
+@catalog_app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="product.csv (WANDS, tab-separated) or .jsonl")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the diff only.")] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Delete products the file does not list.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Delete more than max_delete_share anyway.")
+    ] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Import the valid rows, report the rest.")
+    ] = False,
+    allow_new_keys: NewKeysOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a catalogue file, show the diff, and (unless --dry-run) write it atomically."""
+    _Session.as_json = as_json
+    with _errors():
+        report = _ops().imports.run(
+            file,
+            actor=_Session.user,
+            mode="replace" if replace else "upsert",
+            dry_run=dry_run,
+            force=force,
+            skip_invalid=skip_invalid,
+            allow_new_keys=allow_new_keys,
+        )
+    body = report.as_dict()
+    counts = body["counts"]
+    lines = [
+        f"{'dry run: ' if dry_run else ''}{counts}"
+        + (f", written at revision {report.revision}" if report.written else "")
+    ]
+    for change in report.changed[:20]:
+        for f in change.fields:
+            lines.append(f"  ~ {change.product_id} {f.field}: {f.before!r} -> {f.after!r}")
+    lines += [f"  + {p}" for p in report.added[:20]]
+    lines += [f"  - {p}" for p in report.removed[:20]]
+    lines += [f"  ! {i}" for i in report.invalid[:20]]
+    lines += [f"  refused: {i}" for i in report.refused]
+    _print(body, "\n".join(lines))
+
+
+@catalog_app.command()
+def audit(
+    entity: Annotated[
+        str | None, typer.Option("--entity", help="An entity id (or product id).")
+    ] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Only this actor's changes.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """The change log, newest first."""
+    _Session.as_json = as_json
+    if entity is not None and ":" not in entity:
+        entity = f"product:{entity}"
+    with _errors():
+        entries, more = _ops().history.audit(
+            entity_id=entity, actor=user, limit=limit, offset=offset
+        )
+    items = [e.as_dict() for e in entries]
+    rows = [
+        f"#{i['seq']}\t{i['at']}\t{i['actor']}\t{i['op']}\t{i['entity_id']}"
+        + (f"\t{json.dumps(i['diff'])}" if i["diff"] else "")
+        for i in items
+    ]
+    _print({"items": items, "has_more": more}, "\n".join(rows) or "no changes")
+
+
+@catalog_app.command()
+def undo(change_id: int, as_json: JsonOpt = False) -> None:
+    """Revert one change of the log (itself a new, logged change)."""
+    _Session.as_json = as_json
+    with _errors():
+        result = _ops().history.undo(change_id, actor=_Session.user)
+    _edited(result, f"undid #{change_id}:")
+
+
+@catalog_app.command()
+def relate(
+    source: str,
+    relation: Annotated[str, typer.Argument(metavar="TYPE")],
+    target: str,
+    expected_version: VersionOpt = None,
+    remove: Annotated[bool, typer.Option("--remove", help="Unrelate instead.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add (or with --remove, delete) SOURCE -TYPE-> TARGET."""
+    _Session.as_json = as_json
+    with _errors():
+        ops = _ops()
+        rel = parse_relation(source, relation, target)
+        if expected_version is None:
+            found = ops.store.get(rel.source)
+            expected_version = found.version if found else 0
+        if remove:
+            result = ops.relations.unrelate(
+                rel, expected_version=expected_version, actor=_Session.user
+            )
+        else:
+            result = ops.relations.relate(
+                rel, expected_version=expected_version, actor=_Session.user
+            )
+    _edited(result, "unrelated" if remove else "related")
+
+
+def _key_store() -> KeyStore:
+    settings = _settings()
+    return KeyStore(path=settings.api_keys_file or settings.data_dir / "api_keys.json")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option("--role", help="viewer, editor, merchandiser or admin.")],
+    user: Annotated[str, typer.Option("--user", help="Whose key (the change log's actor).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key and print it (once: only its hash is stored)."""
+    _Session.as_json = as_json
+    with _errors():
+        try:
+            chosen = Role(role)
+        except ValueError:
+            raise ValueError(
+                f"--role must be one of {', '.join(r.value for r in Role)}, not {role!r}"
+            ) from None
+        created = _key_store().create(user=user, role=chosen, created_by=f"cli:{_Session.user}")
+    body = {"key": created.key, "key_id": created.key_id, "user": created.user, "role": role}
+    _print(body, f"{created.key}\n(key id {created.key_id}; store it now, it is not shown again)")
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOpt = False) -> None:
+    """Keys with their ids, users and roles (never the keys)."""
+    _Session.as_json = as_json
+    with _errors():
+        items = _key_store().list()
+    rows = [
+        f"{k['key_id']}\t{k['role']}\t{k['user']}{' (revoked)' if k.get('revoked') else ''}"
+        for k in items
+    ]
+    _print({"items": items}, "\n".join(rows) or "no keys")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, as_json: JsonOpt = False) -> None:
+    """Revoke a key by its id."""
+    _Session.as_json = as_json
+    with _errors():
+        if not _key_store().revoke(key_id):
+            raise ValueError(f"no active key {key_id!r}")
+    _print({"key_id": key_id, "revoked": True}, f"revoked {key_id}")

@@ -1,0 +1,251 @@
+"""The audit log (the store's change log, filtered and paged) and undo.
+
+``undo(seq)`` reverts one change and is itself a new, logged change:
+
+- create -> delete (refused if the entity changed since, or is still in use);
+- update -> the properties from before (refused if the entity changed since);
+- delete -> the entity again, with the relations its deletion recorded;
+- relate <-> unrelate (refused if the relation changed since).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from kg.catalog_ops.context import EDIT_MARK, RELATIONS_MARK, Context, EditResult, public
+from kg.catalog_ops.relations import RelationOps
+from kg.schema import (
+    Change,
+    EntityWrite,
+    JsonValue,
+    Relation,
+    RelationType,
+    WriteBatch,
+    kind_of,
+)
+from kg.validation import CatalogError, Code
+
+__all__ = ["AuditEntry", "History"]
+
+#: Relations a source may have one of (per attribute key for HAS_ATTRIBUTE).
+FUNCTIONAL = (RelationType.HAS_BRAND, RelationType.IN_CATEGORY, RelationType.SUBCATEGORY_OF)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    change: Change
+
+    def as_dict(self) -> dict[str, JsonValue]:
+        c = self.change
+        before = public(c.before) if c.before else None
+        after = public(c.after) if c.after else None
+        diff: dict[str, JsonValue] = {}
+        if c.op == "update" and before is not None and after is not None:
+            for key in sorted(set(before) | set(after)):
+                if before.get(key) != after.get(key):
+                    diff[key] = {"before": before.get(key), "after": after.get(key)}
+        return {
+            "seq": c.seq,
+            "at": c.at,
+            "actor": c.actor,
+            "op": c.op,
+            "entity_id": c.entity_id,
+            "before": before,
+            "after": after,
+            "diff": diff,
+        }
+
+
+def _not_undoable(change: Change, why: str) -> CatalogError:
+    return CatalogError.one(
+        Code.NOT_UNDOABLE,
+        f"change #{change.seq} ({change.op} {change.entity_id}) cannot be undone: {why}",
+        entity_id=change.entity_id,
+        field="change_id",
+        rule="undo",
+    )
+
+
+def _changed_since(change: Change, later: Change) -> CatalogError:
+    return CatalogError.one(
+        Code.VERSION_CONFLICT,
+        f"{change.entity_id!r} changed since change #{change.seq} (#{later.seq}: "
+        f"{later.op} by {later.actor}); undo the later change first",
+        entity_id=change.entity_id,
+        field="change_id",
+        rule="optimistic_concurrency",
+    )
+
+
+def _relation_of(change: Change) -> Relation:
+    body = change.after if change.op == "relate" else change.before
+    assert body is not None
+    return Relation(change.entity_id, RelationType(str(body["type"])), str(body["target"]))
+
+
+class History:
+    def __init__(self, ctx: Context, relations: RelationOps) -> None:
+        self._ctx = ctx
+        self._relations = relations
+
+    # -- audit ----------------------------------------------------------------------------
+
+    def audit(
+        self,
+        *,
+        entity_id: str | None = None,
+        actor: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[AuditEntry], bool]:
+        """Changes newest first, filtered by entity and/or actor; and whether more follow."""
+        if not 1 <= limit <= 1000 or offset < 0:
+            raise CatalogError.one(
+                Code.INVALID_VALUE,
+                "limit must be 1-1000 and offset >= 0",
+                field="limit",
+                rule="range",
+            )
+        wanted = offset + limit + 1
+        found: list[Change] = []
+        for change in self._newest_first(entity_id):
+            if actor is None or change.actor == actor:
+                found.append(change)
+                if len(found) >= wanted:
+                    break
+        page = [AuditEntry(c) for c in found[offset : offset + limit]]
+        return page, len(found) > offset + limit
+
+    def _newest_first(self, entity_id: str | None) -> Iterator[Change]:
+        store = self._ctx.store
+        if entity_id is not None:
+            yield from reversed(list(store.changes(entity_id=entity_id)))
+            return
+        upper = store.revision
+        window = 256
+        while upper > 0:
+            lower = max(0, upper - window)
+            chunk = [c for c in store.changes(since=lower) if c.seq <= upper]
+            yield from reversed(chunk)
+            upper, window = lower, window * 4
+
+    def change(self, seq: int) -> Change:
+        if seq >= 1:
+            for change in self._ctx.store.changes(since=seq - 1):
+                if change.seq == seq:
+                    return change
+                break
+        raise CatalogError.one(
+            Code.NOT_FOUND, f"no change #{seq} in the log", field="change_id", rule="exists"
+        )
+
+    # -- undo -----------------------------------------------------------------------------
+
+    def undo(self, seq: int, *, actor: str) -> EditResult:
+        change = self.change(seq)
+        if change.op in ("create", "update", "delete"):
+            return self._undo_entity(change, actor)
+        relation = _relation_of(change)
+        current = self._ctx.store.get(relation.source)
+        if current is None:
+            raise _not_undoable(change, f"{relation.source!r} no longer exists")
+        with self._ctx.editing() as idx:
+            present = relation.target in idx.targets(relation.source, relation.type)
+        if change.op == "relate":
+            if not present:
+                raise _not_undoable(change, "the relation is gone already")
+            return self._relations.unrelate(relation, expected_version=current.version, actor=actor)
+        if present:
+            raise _not_undoable(change, "the relation exists again")
+        if not self._ctx.store.get(relation.target):
+            raise _not_undoable(change, f"{relation.target!r} no longer exists")
+        return self._relations.relate(
+            relation, expected_version=current.version, actor=actor, allow_new_keys=True
+        )
+
+    def _later(self, change: Change) -> Change | None:
+        for later in self._ctx.store.changes(since=change.seq, entity_id=change.entity_id):
+            if later.op in ("create", "update", "delete"):
+                return later
+        return None
+
+    def _undo_entity(self, change: Change, actor: str) -> EditResult:
+        ctx = self._ctx
+        eid = change.entity_id
+        with ctx.editing() as idx:
+            later = self._later(change)
+            if later is not None:
+                raise _changed_since(change, later)
+            entity = ctx.store.get(eid)
+            if change.op == "delete":
+                if entity is not None:
+                    raise _not_undoable(change, f"{eid!r} exists again")
+                return self._recreate(change, actor)
+            if entity is None:
+                raise _not_undoable(change, f"{eid!r} no longer exists")
+            if change.op == "update":
+                assert change.before is not None
+                props = {k: v for k, v in change.before.items() if k != RELATIONS_MARK}
+                batch = WriteBatch(upserts=(ctx.bumped(entity, props),))
+                return ctx.result(eid, ctx.write(batch, actor=actor))
+            # create -> delete
+            users = [r for r in idx.relations_of(eid) if r.target == eid]
+            if users:
+                raise CatalogError.one(
+                    Code.IN_USE,
+                    f"{eid!r} is used by {len(users)} relations (e.g. {users[0].source}); "
+                    "it cannot be removed",
+                    entity_id=eid,
+                    field="change_id",
+                    rule="not_in_use",
+                )
+            batch = ctx.deletion(entity, idx.relations_of(eid))
+            return EditResult(eid, None, ctx.write(batch, actor=actor))
+
+    def _recreate(self, change: Change, actor: str) -> EditResult:
+        ctx, idx = self._ctx, self._ctx.index
+        assert change.before is not None
+        eid = change.entity_id
+        saved = change.before.get(RELATIONS_MARK)
+        props: Mapping[str, JsonValue] = {
+            k: v for k, v in change.before.items() if k not in (RELATIONS_MARK, EDIT_MARK)
+        }
+        relate: list[Relation] = []
+        unrelate: list[Relation] = []
+        notes: list[str] = []
+        for item in saved if isinstance(saved, list) else []:
+            if not (isinstance(item, list) and len(item) == 3):
+                continue
+            rel = Relation(str(item[0]), RelationType(str(item[1])), str(item[2]))
+            other = rel.target if rel.source == eid else rel.source
+            if not idx.exists(other):
+                if rel.source == eid:
+                    raise _not_undoable(
+                        change, f"{other!r} it was related to no longer exists; restore it first"
+                    )
+                notes.append(f"not restored: {rel.source} -{rel.type.value}-> {rel.target}")
+                continue
+            if rel.source != eid and self._taken(rel):
+                notes.append(f"not restored (now taken): {rel.source} -{rel.type.value}-> {eid}")
+                continue
+            relate.append(rel)
+            if rel.source == eid and rel.type in FUNCTIONAL:
+                unrelate += [
+                    Relation(eid, rel.type, t)
+                    for t in idx.targets(eid, rel.type)
+                    if t != rel.target
+                ]
+        upsert = EntityWrite(eid, kind_of(eid), {**props, EDIT_MARK: 1}, expected_version=0)
+        batch = WriteBatch(upserts=(upsert,), relate=tuple(relate), unrelate=tuple(unrelate))
+        return ctx.result(eid, ctx.write(batch, actor=actor, creates=[eid]), notes)
+
+    def _taken(self, rel: Relation) -> bool:
+        """Would restoring ``rel`` give its source a second brand/category/parent/value?"""
+        idx = self._ctx.index
+        if rel.type in FUNCTIONAL:
+            return bool(idx.targets(rel.source, rel.type))
+        if rel.type is RelationType.HAS_ATTRIBUTE:
+            key = idx.attribute.get(rel.target, ("", ""))[0].casefold()
+            return any(k.casefold() == key for k in idx.attributes_of(rel.source))
+        return False
