@@ -315,7 +315,8 @@ def _fit(
     recorded = {
         **config.as_dict(),
         "dataset": dataset,
-        "resolved_device": device,
+        "device": device,
+        "requested_device": config.device,
         "split": "pykeen" if dataset != "graph" else "seeded 90/5/5, every entity in train",
         "evaluation": "filtered, realistic rank, head and tail",
         "pykeen_version": version("pykeen"),

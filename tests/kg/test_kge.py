@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -50,6 +51,7 @@ def _fast(model: str, **overrides: object) -> TrainConfig:
         "negatives": 4,
         "lr": 0.02,
         "device": "cpu",
+        "threads": 1,  # tiny models: one thread is faster, and a shared machine stays usable
     }
     settings.update(overrides)
     return TrainConfig(**settings)  # type: ignore[arg-type]
@@ -83,13 +85,13 @@ def tiny_embeddings(
     ],
 )
 def test_numpy_score_equals_pykeen_score_hrt(
-    model: str, kwargs: dict[str, object], inverse: bool
+    model: str, kwargs: dict[str, Any], inverse: bool
 ) -> None:
     from pykeen.datasets import Nations
     from pykeen.models import model_resolver
     from pykeen.training import SLCWATrainingLoop
 
-    data = Nations(create_inverse_triples=inverse)
+    data = Nations(create_inverse_triples=inverse)  # type: ignore[no-untyped-call]
     pykeen_model = model_resolver.make(
         model, triples_factory=data.training, embedding_dim=12, random_seed=3, **kwargs
     )
