@@ -32,6 +32,7 @@ from kg.store import (
     Subgraph,
     UnknownEntity,
     VersionConflict,
+    bfs_subgraph,
 )
 
 if TYPE_CHECKING:
@@ -296,28 +297,7 @@ class Neo4jGraphStore:
         )
 
     def subgraph(self, entity_ids: Sequence[str], *, hops: int = 1, limit: int = 500) -> Subgraph:
-        if hops < 0 or limit < 1:
-            raise ValueError("hops must be >= 0 and limit >= 1")
-        found = self.get_many(entity_ids)
-        missing = [i for i in entity_ids if i not in found]
-        if missing:
-            raise UnknownEntity(missing[0])
-        seen: dict[str, Entity] = {i: found[i] for i in entity_ids}
-        relations: set[Relation] = set()
-        frontier = list(seen)
-        for _ in range(hops):
-            nxt: list[str] = []
-            for node in frontier:
-                for rel, other in self.neighbours(node, direction="both"):
-                    if other.id not in seen:
-                        if len(seen) >= limit:
-                            continue
-                        seen[other.id] = other
-                        nxt.append(other.id)
-                    relations.add(rel)
-            frontier = nxt
-        rels = tuple(sorted(r for r in relations if r.source in seen and r.target in seen))
-        return Subgraph(tuple(seen.values()), rels)
+        return bfs_subgraph(self, entity_ids, hops=hops, limit=limit)
 
     def paths(
         self, source: str, target: str, *, max_hops: int = 4, limit: int = 3

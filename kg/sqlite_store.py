@@ -34,6 +34,7 @@ from kg.store import (
     Subgraph,
     UnknownEntity,
     VersionConflict,
+    bfs_subgraph,
 )
 
 __all__ = ["SQLiteGraphStore"]
@@ -287,28 +288,7 @@ class SQLiteGraphStore:
         return sorted(pairs, key=lambda p: (p[0].type, p[1].id))
 
     def subgraph(self, entity_ids: Sequence[str], *, hops: int = 1, limit: int = 500) -> Subgraph:
-        if hops < 0 or limit < 1:
-            raise ValueError("hops must be >= 0 and limit >= 1")
-        missing = set(entity_ids) - set(self.get_many(entity_ids))
-        if missing:
-            raise UnknownEntity(sorted(missing)[0])
-        seen: dict[str, None] = dict.fromkeys(entity_ids)
-        relations: set[Relation] = set()
-        frontier = list(seen)
-        for _ in range(hops):
-            nxt: list[str] = []
-            for node in frontier:
-                for rel, other in self.neighbours(node, direction="both"):
-                    if other.id not in seen:
-                        if len(seen) >= limit:
-                            continue
-                        seen[other.id] = None
-                        nxt.append(other.id)
-                    relations.add(rel)
-            frontier = nxt
-        kept = self.get_many(list(seen))
-        rels = tuple(sorted(r for r in relations if r.source in kept and r.target in kept))
-        return Subgraph(tuple(kept[i] for i in seen if i in kept), rels)
+        return bfs_subgraph(self, entity_ids, hops=hops, limit=limit)
 
     def _graph(self) -> nx.Graph:
         revision = self.revision

@@ -17,6 +17,7 @@ __all__ = [
     "Subgraph",
     "UnknownEntity",
     "VersionConflict",
+    "bfs_subgraph",
 ]
 
 Direction = Literal["out", "in", "both"]
@@ -120,3 +121,32 @@ class BackendUnavailable(RuntimeError):
     def __init__(self, backend: str, detail: str) -> None:
         self.backend = backend
         super().__init__(f"{backend} is unavailable: {detail}")
+
+
+def bfs_subgraph(
+    store: GraphStore, entity_ids: Sequence[str], *, hops: int, limit: int
+) -> Subgraph:
+    """Breadth-first ``hops`` around ``entity_ids`` (both directions), at most ``limit``
+    entities; shared by the backends, which differ only in how they fetch neighbours."""
+    if hops < 0 or limit < 1:
+        raise ValueError("hops must be >= 0 and limit >= 1")
+    found = store.get_many(entity_ids)
+    missing = [i for i in entity_ids if i not in found]
+    if missing:
+        raise UnknownEntity(missing[0])
+    seen: dict[str, Entity] = {i: found[i] for i in entity_ids}
+    relations: set[Relation] = set()
+    frontier = list(seen)
+    for _ in range(hops):
+        nxt: list[str] = []
+        for node in frontier:
+            for rel, other in store.neighbours(node, direction="both"):
+                if other.id not in seen:
+                    if len(seen) >= limit:
+                        continue
+                    seen[other.id] = other
+                    nxt.append(other.id)
+                relations.add(rel)
+        frontier = nxt
+    rels = tuple(sorted(r for r in relations if r.source in seen and r.target in seen))
+    return Subgraph(tuple(seen.values()), rels)
