@@ -73,10 +73,6 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.max_eval_triples, int) or self.max_eval_triples < 1:
-            raise ValueError(
-                f"max_eval_triples must be a positive integer, got {self.max_eval_triples!r}"
-            )
         if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not isinstance(self.threads, int) or self.threads < 0:
