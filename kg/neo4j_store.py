@@ -16,14 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from kg import cypher
 from kg.schema import (
-    RELATION_ENDPOINTS,
     Change,
     Entity,
     EntityKind,
     Relation,
     RelationType,
     WriteBatch,
-    kind_of,
 )
 from kg.store import (
     BackendUnavailable,
@@ -33,6 +31,7 @@ from kg.store import (
     UnknownEntity,
     VersionConflict,
     bfs_subgraph,
+    check_relations,
 )
 
 if TYPE_CHECKING:
@@ -218,23 +217,9 @@ class Neo4jGraphStore:
 
     def _relate(self, tx: ManagedTransaction, relations: Sequence[Relation], record: Any) -> None:
         ns = self._namespace
-        for rel in relations:
-            want_source, want_target = RELATION_ENDPOINTS[rel.type]
-            for end, want in ((rel.source, want_source), (rel.target, want_target)):
-                try:
-                    kind = kind_of(end)
-                except ValueError as exc:
-                    raise InvalidRelation(str(exc)) from None
-                if kind is not want:
-                    raise InvalidRelation(
-                        f"{rel.type} connects {want_source} -> {want_target}; {end!r} is a {kind}"
-                    )
         ends = list({e for r in relations for e in (r.source, r.target)})
         present = {r["id"] for r in tx.run(cypher.existing_entities(ns), ids=ends)}
-        for rel in relations:
-            for end in (rel.source, rel.target):
-                if end not in present:
-                    raise UnknownEntity(end, f"in relation {rel.source} -{rel.type}-> {rel.target}")
+        check_relations(relations, present)
         for rtype, pairs in _by_type(relations).items():
             for start in range(0, len(pairs), _BATCH):
                 chunk = pairs[start : start + _BATCH]

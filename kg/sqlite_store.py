@@ -18,7 +18,6 @@ from typing import Any
 import networkx as nx
 
 from kg.schema import (
-    RELATION_ENDPOINTS,
     Change,
     Entity,
     EntityKind,
@@ -26,7 +25,6 @@ from kg.schema import (
     Relation,
     RelationType,
     WriteBatch,
-    kind_of,
 )
 from kg.store import (
     Direction,
@@ -35,6 +33,7 @@ from kg.store import (
     UnknownEntity,
     VersionConflict,
     bfs_subgraph,
+    check_relations,
 )
 
 __all__ = ["SQLiteGraphStore"]
@@ -171,23 +170,8 @@ class SQLiteGraphStore:
         )
 
     def _check_relations(self, cur: sqlite3.Cursor, relations: Sequence[Relation]) -> None:
-        for rel in relations:
-            want_source, want_target = RELATION_ENDPOINTS[rel.type]
-            for end, want in ((rel.source, want_source), (rel.target, want_target)):
-                try:
-                    kind = kind_of(end)
-                except ValueError as exc:
-                    raise InvalidRelation(str(exc)) from None
-                if kind is not want:
-                    raise InvalidRelation(
-                        f"{rel.type} connects {want_source} -> {want_target}; {end!r} is a {kind}"
-                    )
         ends = list({e for r in relations for e in (r.source, r.target)})
-        present = self._existing(cur, ends)
-        for rel in relations:
-            for end in (rel.source, rel.target):
-                if end not in present:
-                    raise UnknownEntity(end, f"in relation {rel.source} -{rel.type}-> {rel.target}")
+        check_relations(relations, self._existing(cur, ends))
 
     def _check_acyclic(self, cur: sqlite3.Cursor, added: Sequence[Relation]) -> None:
         parent = str(RelationType.SUBCATEGORY_OF)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-from kg.schema import Change, Entity, EntityKind, Relation, RelationType, WriteBatch
+from kg.schema import (
+    RELATION_ENDPOINTS,
+    Change,
+    Entity,
+    EntityKind,
+    Relation,
+    RelationType,
+    WriteBatch,
+    kind_of,
+)
 
 __all__ = [
     "BackendUnavailable",
@@ -18,6 +27,7 @@ __all__ = [
     "UnknownEntity",
     "VersionConflict",
     "bfs_subgraph",
+    "check_relations",
 ]
 
 Direction = Literal["out", "in", "both"]
@@ -150,3 +160,23 @@ def bfs_subgraph(
         frontier = nxt
     rels = tuple(sorted(r for r in relations if r.source in seen and r.target in seen))
     return Subgraph(tuple(seen.values()), rels)
+
+
+def check_relations(relations: Sequence[Relation], present: Collection[str]) -> None:
+    """Refuse relations between the wrong kinds of entity, or to an entity not in
+    ``present`` (the ids the backend found); shared by every graph backend."""
+    for rel in relations:
+        want_source, want_target = RELATION_ENDPOINTS[rel.type]
+        for end, want in ((rel.source, want_source), (rel.target, want_target)):
+            try:
+                kind = kind_of(end)
+            except ValueError as exc:
+                raise InvalidRelation(str(exc)) from None
+            if kind is not want:
+                raise InvalidRelation(
+                    f"{rel.type} connects {want_source} -> {want_target}; {end!r} is a {kind}"
+                )
+    for rel in relations:
+        for end in (rel.source, rel.target):
+            if end not in present:
+                raise UnknownEntity(end, f"in relation {rel.source} -{rel.type}-> {rel.target}")
