@@ -57,12 +57,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def torch_default_threads() -> int:
-    import torch
-
-    return int(torch.get_num_threads())
-
-
 def peak_rss_mib() -> float:
     """Peak resident set size of this process so far (ru_maxrss is KiB on Linux)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -96,8 +90,8 @@ def time_epochs(
         frozen_heap,
         prepare_training,
         resolve_device,
-        torch_threads,
     )
+    from kg.reproducible import torch_threads
 
     config = default_config(model, "graph")
     factory = TriplesFactory.from_labeled_triples(
@@ -127,7 +121,7 @@ def time_epochs(
     steady = statistics.median(per_epoch[1:] if len(per_epoch) > 1 else per_epoch)
     return {
         "config": config.as_dict(),
-        "torch_threads": used or torch_default_threads(),
+        "torch_threads": used,
         "epoch_seconds": [round(s, 2) for s in per_epoch],
         "seconds_per_epoch": round(steady, 2),
         "seconds_per_epoch_per_500k_triples": round(steady * 500_000 / len(triples), 2),

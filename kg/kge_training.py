@@ -35,6 +35,7 @@ from kg.kge_config import (
     resolve_device,
     supported_model,
 )
+from kg.reproducible import reproducible
 
 if TYPE_CHECKING:
     from pykeen.models import Model
@@ -55,7 +56,6 @@ __all__ = [
     "prepare_training",
     "resolve_device",
     "split_triples",
-    "torch_threads",
     "train_benchmark",
     "train_on_triples",
 ]
@@ -253,7 +253,7 @@ def _fit(
     with (
         tempfile.TemporaryDirectory(prefix="kgsearch-kge-") as tmp,
         frozen_heap(),
-        torch_threads(config.threads),
+        reproducible(seed=config.seed, threads=config.threads),
     ):
         stopper = EarlyStopper(
             model=model,
@@ -280,7 +280,7 @@ def _fit(
     seconds = time.perf_counter() - started
     model.eval()
     known = training.mapped_triples
-    with torch_threads(config.threads):
+    with reproducible(seed=config.seed, threads=config.threads):
         valid_result = evaluator.evaluate(
             model,
             validation.mapped_triples,
@@ -387,22 +387,6 @@ def frozen_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
-
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run with ``count`` torch CPU threads (0: unchanged), restoring the setting after.
-    Small models on a shared 2-core machine train fastest on one thread: every op is tiny,
-    and a second thread mostly waits on the first."""
-    import torch
-
-    before = torch.get_num_threads()
-    if count:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _sample(factory: CoreTriplesFactory, limit: int, seed: int) -> CoreTriplesFactory:

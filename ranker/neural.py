@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from kg.reproducible import reproducible
 from ranker.candidates import Array, CandidateSet, Rows
 from ranker.features import FeatureSchema, feature_matrix
 from ranker.learned import Run, read_meta, training_data, write_meta
@@ -26,13 +27,15 @@ __all__ = ["NeuralRanker", "train_neural"]
 def _mlp(n_features: int, hidden: int) -> Any:
     import torch
 
+    # float64: the network is tiny, and double precision keeps the few-ulp differences
+    # between CPUs' kernels from growing into different early-stopping decisions.
     return torch.nn.Sequential(
         torch.nn.Linear(n_features, hidden),
         torch.nn.ReLU(),
         torch.nn.Linear(hidden, hidden),
         torch.nn.ReLU(),
         torch.nn.Linear(hidden, 1),
-    )
+    ).double()
 
 
 class NeuralRanker:
@@ -42,7 +45,7 @@ class NeuralRanker:
         self, *, model: Any, schema: FeatureSchema, mean: Array, std: Array, meta: dict[str, Any]
     ) -> None:
         self.model, self.schema, self.meta = model.eval(), schema, meta
-        self.mean, self.std = mean.astype(np.float32), std.astype(np.float32)
+        self.mean, self.std = mean.astype(np.float64), std.astype(np.float64)
         self._path: Path | None = None
 
     def _forward(self, x: Any) -> Any:
@@ -69,7 +72,7 @@ class NeuralRanker:
             return {}
         x = self._standardise(candidates)[torch.from_numpy(np.asarray(rows))]
         baseline = torch.zeros_like(x)  # standardised training mean
-        alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps
+        alphas = (torch.arange(steps, dtype=torch.float64) + 0.5) / steps
         path = baseline.unsqueeze(0) + alphas.view(-1, 1, 1) * (x - baseline).unsqueeze(0)
         path.requires_grad_(True)
         out = self._forward(path.reshape(-1, x.shape[1])).sum()
@@ -102,8 +105,8 @@ class NeuralRanker:
         ranker = cls(
             model=model,
             schema=schema,
-            mean=np.array(meta["mean"], dtype=np.float32),
-            std=np.array(meta["std"], dtype=np.float32),
+            mean=np.array(meta["mean"], dtype=np.float64),
+            std=np.array(meta["std"], dtype=np.float64),
             meta=meta,
         )
         ranker._path = directory
@@ -132,16 +135,44 @@ def train_neural(
     lr: float = 3e-3,
 ) -> NeuralRanker:
     """ListNet (softmax cross-entropy between score and label distributions per query),
-    Adam, early stopping on ``valid`` NDCG@10."""
+    Adam, early stopping on ``valid`` NDCG@10.
+
+    Deterministic for a given ``seed`` on any machine: float64, one torch thread (the
+    network is tiny, a second thread only changes the order of the sums) and torch's
+    deterministic algorithms, set for this call and restored after."""
+    with reproducible(seed=seed, threads=1):
+        return _train(
+            train,
+            valid,
+            schema=schema,
+            seed=seed,
+            hidden=hidden,
+            epochs=epochs,
+            patience=patience,
+            lr=lr,
+        )
+
+
+def _train(
+    train: Sequence[Run],
+    valid: Sequence[Run],
+    *,
+    schema: FeatureSchema,
+    seed: int,
+    hidden: int,
+    epochs: int,
+    patience: int,
+    lr: float,
+) -> NeuralRanker:
     import torch
 
-    torch.manual_seed(seed)
     data = training_data(train, schema)
-    mean = data.features.mean(axis=0)
-    std = data.features.std(axis=0)
+    features = data.features.astype(np.float64)
+    mean = features.mean(axis=0)
+    std = features.std(axis=0)
     std[std < 1e-6] = 1.0
-    x = torch.from_numpy((data.features - mean) / std)
-    y = torch.from_numpy(data.labels.astype(np.float32))
+    x = torch.from_numpy((features - mean) / std)
+    y = torch.from_numpy(data.labels.astype(np.float64))
     bounds = np.cumsum((0, *data.groups))
     model = _mlp(x.shape[1], hidden)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -151,6 +182,7 @@ def train_neural(
         "features": list(schema.names),
         "schema_digest": schema.digest,
         "hidden": hidden,
+        "seed": seed,
         "loss": "listnet",
         "attribution": "integrated gradients, 32 steps, baseline = training mean",
     }
