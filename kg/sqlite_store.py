@@ -13,9 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import islice, pairwise
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from kg.schema import (
     Change,
@@ -35,6 +33,9 @@ from kg.store import (
     bfs_subgraph,
     check_relations,
 )
+
+if TYPE_CHECKING:
+    import networkx as nx  # imported where paths are found: it takes ~0.5 s to import
 
 __all__ = ["SQLiteGraphStore"]
 
@@ -275,6 +276,8 @@ class SQLiteGraphStore:
         return bfs_subgraph(self, entity_ids, hops=hops, limit=limit)
 
     def _graph(self) -> nx.Graph:
+        import networkx as nx
+
         revision = self.revision
         if self._nx_cache is None or self._nx_cache[0] != revision:
             graph: nx.Graph = nx.Graph()
@@ -289,6 +292,8 @@ class SQLiteGraphStore:
         for end in (source, target):
             if self.get(end) is None:
                 raise UnknownEntity(end)
+        import networkx as nx
+
         graph = self._graph()
         if source == target or source not in graph or target not in graph:
             return []
@@ -319,6 +324,19 @@ class SQLiteGraphStore:
     @property
     def revision(self) -> int:
         return int(self._query("SELECT COALESCE(MAX(seq), 0) FROM changes")[0][0])
+
+    def drop(self) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("relations", "entities", "changes"):
+                    self._db.execute(f"DELETE FROM {table}")  # fixed table names
+                self._db.execute("DELETE FROM sqlite_sequence WHERE name = 'changes'")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self._nx_cache = None
 
     def close(self) -> None:
         with self._lock:

@@ -118,6 +118,11 @@ class GraphStore(Protocol):
         """The sequence number of the last change (0 for an empty store)."""
         ...
 
+    def drop(self) -> None:
+        """Delete every entity, relation and change of this store (its revision restarts
+        at 0); the store stays usable. For wiping a demo or a test, never for an edit."""
+        ...
+
     def close(self) -> None: ...
 
 

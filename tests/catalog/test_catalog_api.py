@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -130,12 +129,9 @@ def test_admin_creates_lists_and_revokes_keys(client: TestClient, keys: Keys) ->
 # -- edits ----------------------------------------------------------------------------------
 
 
-def test_an_edit_is_searchable_by_its_new_attribute_within_2s(
-    client: TestClient, keys: Keys
-) -> None:
+def test_an_edit_is_searchable_by_its_new_attribute_at_once(client: TestClient, keys: Keys) -> None:
     assert "C1" in search_ids(client, "chair", "color:blue")
     version = version_of(client, keys, "C1")
-    started = time.perf_counter()
     response = client.patch(
         "/catalog/products/C1",
         json={
@@ -150,8 +146,7 @@ def test_an_edit_is_searchable_by_its_new_attribute_within_2s(
     assert "C1" in search_ids(client, "chair", "color:saffron")
     assert "C1" not in search_ids(client, "chair", "color:blue")
     assert search_ids(client, "saffron wingback")[0] == "C1"
-    elapsed = time.perf_counter() - started
-    assert elapsed < 2.0, f"edit took {elapsed:.2f} s to become searchable"
+    # How fast: benchmarks/edits.py (edit-to-searchable p50/p95), not a timed unit test.
     body = response.json()["product"]
     assert body["version"] == version + 1 and body["attributes"]["color"] == "saffron"
 

@@ -186,6 +186,15 @@ class GraphStoreContract:
         assert {c.op for c in changes} == {"create", "relate"}
         assert list(seeded.changes(since=seeded.revision)) == []
 
+    def test_drop_empties_the_store_and_keeps_it_usable(self, seeded: GraphStore) -> None:
+        seeded.drop()
+        assert seeded.count() == 0
+        assert seeded.revision == 0
+        assert list(seeded.relations()) == [] and list(seeded.changes()) == []
+        assert seeded.get(P1) is None
+        seeded.write(seed_batch(), actor="t")
+        assert seeded.get(P1) is not None and seeded.revision > 0
+
     def test_empty_actor_is_refused(self, store: GraphStore) -> None:
         with pytest.raises(ValueError, match="actor"):
             store.write(seed_batch(), actor=" ")
