@@ -9,12 +9,13 @@ Layout on disk (one directory, replaced atomically by :meth:`KGEmbeddings.save`)
     entities.npy    float32, one row per entity id
     relations.npy   float32, one row per relation id
 
-ComplEx vectors are complex; they are stored as real ``float32`` rows of width ``2d``
-with the real parts first and the imaginary parts after (``[re_1..re_d, im_1..im_d]``).
-TransE rows are the ``d`` real coordinates PyKEEN trained (unit length: PyKEEN's TransE
-keeps entity vectors normalised). A model trained with inverse triples also has a relation
-``R_inverse`` for every relation ``R``: ``score([t], "R_inverse", [h])`` is how it ranks
-candidate heads ``h`` of ``(?, R, t)``.
+How rows are laid out and scored is the model's business (:mod:`kg.kge_models`, looked up
+by the artefact's ``model`` name): ComplEx vectors are complex; they are stored as real
+``float32`` rows of width ``2d`` with the real parts first and the imaginary parts after
+(``[re_1..re_d, im_1..im_d]``). TransE rows are the ``d`` real coordinates PyKEEN trained
+(unit length: PyKEEN's TransE keeps entity vectors normalised). A model trained with inverse
+triples also has a relation ``R_inverse`` for every relation ``R``:
+``score([t], "R_inverse", [h])`` is how it ranks candidate heads ``h`` of ``(?, R, t)``.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias, get_args
+from typing import Any, TypeAlias
 
 import numpy as np
-import numpy.typing as npt
 
 from kg.kge_incremental import embed_entity
+from kg.kge_models import KGE_MODELS, KGEScorer, kge_model
+from kg.kge_models.base import FloatArray
 
 __all__ = [
     "FORMAT_VERSION",
@@ -46,9 +48,10 @@ __all__ = [
     "UnknownEmbedding",
 ]
 
-KGEModelName: TypeAlias = Literal["TransE", "ComplEx"]
-MODEL_NAMES: tuple[str, ...] = get_args(KGEModelName)
-FloatArray: TypeAlias = npt.NDArray[np.float32]
+#: A registered model's canonical name (see :data:`kg.kge_models.KGE_MODELS`).
+KGEModelName: TypeAlias = str
+#: The registered models' canonical names, in registry order.
+MODEL_NAMES: tuple[str, ...] = tuple(KGE_MODELS)
 
 #: Bumped when the on-disk layout changes; older artefacts are refused, not guessed at.
 FORMAT_VERSION = 1
@@ -94,10 +97,13 @@ class KGEmbeddings:
     stale: frozenset[str] = frozenset()
     _entity_index: Mapping[str, int] = field(init=False, repr=False)
     _relation_index: Mapping[str, int] = field(init=False, repr=False)
+    _scorer: KGEScorer = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.model not in MODEL_NAMES:
-            raise KGEArtefactError(f"model {self.model!r} is not one of {', '.join(MODEL_NAMES)}")
+        try:
+            scorer = kge_model(self.model).from_config(self.config)
+        except ValueError as exc:
+            raise KGEArtefactError(str(exc)) from None
         for name in ("entities", "relations"):
             array = getattr(self, name)
             if not isinstance(array, np.ndarray) or array.dtype != np.float32 or array.ndim != 2:
@@ -119,13 +125,15 @@ class KGEmbeddings:
                 f"entity width {self.entities.shape[1]} differs from relation width "
                 f"{self.relations.shape[1]}"
             )
-        if self.model == "ComplEx" and self.entities.shape[1] % 2:
-            raise KGEArtefactError("ComplEx rows must have an even width (real | imaginary)")
-        if self.model == "TransE" and self.config.get("scoring_norm") not in (1, 2):
-            raise KGEArtefactError("a TransE artefact needs config['scoring_norm'] of 1 or 2")
+        try:
+            scorer.validate(entities=self.entities, relations=self.relations)
+        except ValueError as exc:
+            raise KGEArtefactError(str(exc)) from None
         unknown_stale = self.stale - entity_index.keys()
         if unknown_stale:
             raise KGEArtefactError(f"stale ids without a row: {sorted(unknown_stale)[:5]}")
+        object.__setattr__(self, "model", scorer.name)
+        object.__setattr__(self, "_scorer", scorer)
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
         object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
         object.__setattr__(self, "_entity_index", MappingProxyType(entity_index))
@@ -136,8 +144,7 @@ class KGEmbeddings:
     @property
     def dim(self) -> int:
         """The model's embedding dimension (complex dimension for ComplEx)."""
-        width = int(self.entities.shape[1])
-        return width // 2 if self.model == "ComplEx" else width
+        return self._scorer.dim(int(self.entities.shape[1]))
 
     def has(self, entity_id: str) -> bool:
         return entity_id in self._entity_index
@@ -161,22 +168,13 @@ class KGEmbeddings:
         h = self.entities[[self._entity_row(e) for e in heads]].astype(np.float64)
         t = self.entities[[self._entity_row(e) for e in tails]].astype(np.float64)
         r = self.relations[self._relation_row(relation)].astype(np.float64)
-        return self._score_rows(h, r, t)
-
-    def _score_rows(self, h: np.ndarray, r: np.ndarray, t: np.ndarray) -> np.ndarray:
-        if self.model == "TransE":
-            norm = int(self.config["scoring_norm"])
-            return -np.asarray(np.linalg.norm(h + r - t, ord=norm, axis=-1))
-        d = self.dim
-        h_c = h[..., :d] + 1j * h[..., d:]
-        r_c = r[..., :d] + 1j * r[..., d:]
-        t_c = t[..., :d] + 1j * t[..., d:]
-        return np.asarray(np.real((h_c * r_c * np.conj(t_c)).sum(axis=-1)))
+        return self._scorer.score(h, r, t)
 
     def similarity(self, entities: Sequence[str], other: str) -> np.ndarray:
         """Cosine between each of ``entities`` and ``other`` (ComplEx: over the real view)."""
-        rows = self.entities[[self._entity_row(e) for e in entities]].astype(np.float64)
-        target = self.entities[self._entity_row(other)].astype(np.float64)
+        view = self._scorer.similarity_view
+        rows = view(self.entities[[self._entity_row(e) for e in entities]].astype(np.float64))
+        target = view(self.entities[self._entity_row(other)].astype(np.float64))
         norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(target)
         return np.asarray(rows @ target / np.maximum(norms, 1e-12))
 
@@ -231,13 +229,12 @@ class KGEmbeddings:
             )
         own_row = self._entity_index.get(entity_id)
         vector = embed_entity(
-            model=self.model,
+            model=self._scorer,
             entities=self.entities,
             relations=self.relations,
             pairs=known,
             exclude_row=own_row,
             steps=steps,
-            scoring_norm=int(self.config.get("scoring_norm", 2)),
             seed=entity_id,
         )
         if own_row is None:

@@ -2,7 +2,8 @@
 defaults per model and dataset family, and device resolution.
 
 Names are checked against PyKEEN's own resolvers (imported lazily, so importing this module
-does not import torch).
+does not import torch) and, for the model, against the models this project scores
+(:mod:`kg.kge_models`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias, cast
+from typing import Any, Literal, TypeAlias
 
-from kg.kge import MODEL_NAMES, KGEModelName
+from kg.kge_models import KGE_MODELS, kge_model
 
 __all__ = [
     "DATASETS",
@@ -98,24 +99,29 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def supported_model(name: str) -> KGEModelName:
-    """PyKEEN's canonical spelling of ``name`` (``"transe"`` -> ``"TransE"``) if we support it."""
+def supported_model(name: str) -> str:
+    """The canonical spelling of ``name`` (``"transe"`` -> ``"TransE"``) if it is a
+    registered model (:func:`kg.kge_models.kge_model`, the names PyKEEN's ``model_resolver``
+    uses); a ``ValueError`` listing the registered models otherwise, which says whether
+    PyKEEN knows the name at all."""
+    try:
+        return kge_model(name).name
+    except ValueError:
+        pass
     from pykeen.models import model_resolver
 
-    supported = [m for m in MODEL_NAMES if model_resolver.lookup(m) is not None]
+    supported = ", ".join(KGE_MODELS)
     try:
         canonical = model_resolver.lookup(name).__name__
     except (KeyError, ValueError, TypeError):
         raise ValueError(
             f"unknown KGE model {name!r}: PyKEEN's model_resolver does not know it; "
-            f"supported models: {', '.join(supported)}"
+            f"supported models: {supported}"
         ) from None
-    if canonical not in supported:
-        raise ValueError(
-            f"KGE model {canonical!r} is known to PyKEEN but not supported here (the artefact "
-            f"scores only these): {', '.join(supported)}"
-        )
-    return cast(KGEModelName, canonical)
+    raise ValueError(
+        f"KGE model {canonical!r} is known to PyKEEN but not supported here (the artefact "
+        f"scores only these): {supported}"
+    )
 
 
 def _check_loss(name: str) -> None:
@@ -218,4 +224,9 @@ def default_config(model: str, dataset: str) -> TrainConfig:
     if dataset not in DATASETS:
         raise ValueError(f"dataset {dataset!r} is not one of {', '.join(DATASETS)}")
     family = "graph" if dataset == "graph" else "benchmark"
-    return TrainConfig(model=canonical, **_DEFAULTS[(canonical, family)])
+    tuned = _DEFAULTS.get((canonical, family))
+    if tuned is None:
+        raise ValueError(
+            f"no tuned {family} settings for KGE model {canonical!r}; pass a TrainConfig"
+        )
+    return TrainConfig(model=canonical, **tuned)

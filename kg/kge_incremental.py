@@ -4,7 +4,7 @@ Used by :meth:`kg.kge.KGEmbeddings.with_entity` for a product added or re-linked
 two trainings. The entity is the head of its triples ``(entity, relation, tail)``; every
 other vector is frozen.
 
-1. Start from what the trained relations say about it:
+1. Start from what the trained relations say about it (the model's ``initial_head``):
    TransE ``h + r ≈ t`` gives ``h ≈ mean(t - r)``; ComplEx scores ``Re(⟨h, r, conj t⟩)``,
    which for a fixed length is largest at ``h ∝ conj(r)·t``, so it starts from
    ``mean(conj(r)·t)``. The start is scaled to the median length of the trained entity
@@ -13,6 +13,10 @@ other vector is frozen.
    (``softplus(-score)``) against tails drawn from the other entities
    (``softplus(score)``), projecting back to that length after each step, and keep the
    iterate with the lowest loss (the start included), so the steps never make it worse.
+   Scores and their gradients come from the model's ``score_and_grad``.
+
+The maths of each model lives in its class (:mod:`kg.kge_models`); this module is the part
+every model shares.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from kg.kge_models.base import KGEScorer
+
 __all__ = ["NEGATIVES_PER_TRIPLE", "embed_entity"]
 
 NEGATIVES_PER_TRIPLE = 8
@@ -31,17 +37,17 @@ _STEP = 0.1
 
 def embed_entity(
     *,
-    model: str,
+    model: KGEScorer,
     entities: npt.NDArray[np.float32],
     relations: npt.NDArray[np.float32],
     pairs: Sequence[tuple[int, int]],
     exclude_row: int | None,
     steps: int,
-    scoring_norm: int,
     seed: str,
 ) -> npt.NDArray[np.float32]:
-    """The vector (real view, ``float32``) of a head entity whose triples are ``pairs`` of
-    ``(relation row, tail row)``. ``exclude_row`` is the entity's own old row, if any."""
+    """The stored row (``float32``) of a head entity whose triples under ``model`` are
+    ``pairs`` of ``(relation row, tail row)``. ``exclude_row`` is the entity's own old row,
+    if any."""
     rel = relations[[r for r, _ in pairs]].astype(np.float64)
     tails = entities[[t for _, t in pairs]].astype(np.float64)
     others = np.ones(len(entities), dtype=bool)
@@ -61,8 +67,8 @@ def embed_entity(
         negatives = np.zeros((len(pairs), 0, entities.shape[1]))
 
     def loss_and_grad(v: np.ndarray) -> tuple[float, np.ndarray]:
-        s_pos, g_pos = _score_grad(model, v, rel, tails, scoring_norm)
-        s_neg, g_neg = _score_grad(model, v, rel[:, None, :], negatives, scoring_norm)
+        s_pos, g_pos = model.score_and_grad(v, rel, tails)
+        s_neg, g_neg = model.score_and_grad(v, rel[:, None, :], negatives)
         loss = float(np.logaddexp(0.0, -s_pos).mean())
         grad = (-_sigmoid(-s_pos)[:, None] * g_pos).mean(axis=0)
         if s_neg.size:
@@ -85,35 +91,13 @@ def embed_entity(
     return best.astype(np.float32)
 
 
-def _start(model: str, rel: np.ndarray, tails: np.ndarray) -> np.ndarray:
-    if model == "TransE":
-        start = (tails - rel).mean(axis=0)
-    else:
-        d = rel.shape[1] // 2
-        product = (rel[:, :d] - 1j * rel[:, d:]) * (tails[:, :d] + 1j * tails[:, d:])
-        mean = product.mean(axis=0)
-        start = np.concatenate([mean.real, mean.imag])
+def _start(model: KGEScorer, rel: np.ndarray, tails: np.ndarray) -> np.ndarray:
+    start = model.initial_head(rel, tails)
     if float(np.linalg.norm(start)) < 1e-12:
         start = tails.mean(axis=0)
     if float(np.linalg.norm(start)) < 1e-12:
         start = np.ones(rel.shape[1])
     return np.asarray(start, dtype=np.float64)
-
-
-def _score_grad(
-    model: str, v: np.ndarray, rel: np.ndarray, tails: np.ndarray, scoring_norm: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Scores of ``(v, rel, tails)`` (broadcast over leading axes) and ``d score / d v``."""
-    if model == "TransE":
-        diff = v + rel - tails
-        if scoring_norm == 1:
-            return -np.abs(diff).sum(axis=-1), -np.sign(diff)
-        dist = np.linalg.norm(diff, axis=-1)
-        return -dist, -diff / np.maximum(dist, 1e-12)[..., None]
-    d = v.shape[0] // 2
-    w = (rel[..., :d] + 1j * rel[..., d:]) * (tails[..., :d] - 1j * tails[..., d:])
-    grad = np.concatenate([w.real, -w.imag], axis=-1)
-    return (grad * v).sum(axis=-1), grad
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

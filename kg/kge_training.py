@@ -1,11 +1,12 @@
 """Train TransE or ComplEx with PyKEEN on the product graph or a benchmark PyKEEN ships.
 
 The model, loss and training loop are chosen by name through PyKEEN's own resolvers
-(``model_resolver``, ``loss_resolver``, ``training_loop_resolver``). Training stops early
-on validation MRR (filtered, realistic rank) and restores the best weights; the test split
-is evaluated once, at the end, filtered by the training and validation triples. The result
-is a :class:`kg.kge.KGEmbeddings` artefact (NumPy only), whose ``score`` equals PyKEEN's
-``score_hrt``.
+(``model_resolver``, ``loss_resolver``, ``training_loop_resolver``); what differs between
+models (constructor arguments, reading the trained vectors) comes from the model's class in
+:mod:`kg.kge_models`. Training stops early on validation MRR (filtered, realistic rank) and
+restores the best weights; the test split is evaluated once, at the end, filtered by the
+training and validation triples. The result is a :class:`kg.kge.KGEmbeddings` artefact
+(NumPy only), whose ``score`` equals PyKEEN's ``score_hrt``.
 
 torch and PyKEEN are imported inside the functions that need them, so importing this module
 is cheap and has no side effects.
@@ -14,8 +15,10 @@ is cheap and has no side effects.
 from __future__ import annotations
 
 import gc
+import logging
 import tempfile
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,6 +38,7 @@ from kg.kge_config import (
     resolve_device,
     supported_model,
 )
+from kg.kge_models import kge_model
 from kg.reproducible import reproducible
 
 if TYPE_CHECKING:
@@ -197,7 +201,7 @@ def prepare_training(
         triples_factory=training,
         loss=config.loss,
         random_seed=config.seed,
-        **_model_kwargs(config),
+        **kge_model(config.model).pykeen_kwargs(config),
     ).to(device)
     loop_kwargs: dict[str, Any] = {}
     if config.training_loop == "slcwa":
@@ -213,18 +217,38 @@ def prepare_training(
     return model, loop
 
 
-def _model_kwargs(config: TrainConfig) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"embedding_dim": config.dim}
-    if config.model == "TransE":
-        kwargs["scoring_fct_norm"] = config.scoring_norm
-    elif config.regularizer_weight > 0:
-        kwargs["regularizer"] = "lp"
-        kwargs["regularizer_kwargs"] = {"weight": config.regularizer_weight, "p": 2.0}
-    else:
-        kwargs["regularizer"] = None
-    return kwargs
+@contextmanager
+def known_noise_filtered() -> Iterator[None]:
+    """Drop the messages every CPU-only training run gets, which say nothing about the run:
+    torch's DataLoader warning that ``pin_memory`` (PyKEEN asks for it) has no accelerator
+    to pin for, torch_max_mem's that it tunes batch sizes on CUDA only, and the
+    deprecation PyKEEN's sLCWA loop triggers in PyKEEN itself (it passes ``shuffle``).
+    Anything else, warning or log record, still comes through."""
+
+    class _CpuNotice(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return not record.getMessage().startswith("Encountered tensors on device_types")
+
+    notice, logger = _CpuNotice(), logging.getLogger("torch_max_mem.api")
+    logger.addFilter(notice)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore",
+                message="'pin_memory' argument is set as true but no accelerator is found",
+                category=UserWarning,
+            )
+            warnings.filterwarnings(
+                "ignore",
+                message="Training instances are always shuffled",
+                category=DeprecationWarning,
+            )
+            yield
+    finally:
+        logger.removeFilter(notice)
 
 
+@known_noise_filtered()
 def _fit(
     training: CoreTriplesFactory,
     validation: CoreTriplesFactory,
@@ -351,8 +375,9 @@ def embeddings_from_model(
         raise TypeError(f"expected a PyKEEN ERModel, got {type(model).__name__}")
     if not isinstance(training, TriplesFactory):
         raise TypeError("embeddings need a labelled TriplesFactory (ids, not only indices)")
-    name = supported_model(type(model).__name__)
-    entities, relations = _export(model, name)
+    scorer = kge_model(supported_model(type(model).__name__))
+    exported = scorer.from_pykeen(model)
+    entities, relations = exported.entities, exported.relations
     entity_ids = tuple(training.entity_id_to_label[i] for i in range(training.num_entities))
     labels = [training.relation_id_to_label[i] for i in range(training.real_num_relations)]
     if model.use_inverse_triples:
@@ -360,12 +385,11 @@ def embeddings_from_model(
         relations = np.ascontiguousarray(relations[order])
         labels += [f"{label}{INVERSE_SUFFIX}" for label in labels]
     recorded = dict(config)
-    recorded["model"] = name
+    recorded["model"] = scorer.name
     recorded["inverse_triples"] = bool(model.use_inverse_triples)
-    if name == "TransE":
-        recorded["scoring_norm"] = _transe_norm(model)
+    recorded.update(exported.config)
     return KGEmbeddings(
-        model=name,
+        model=scorer.name,
         entity_ids=entity_ids,
         relation_ids=tuple(labels),
         entities=entities,
@@ -394,31 +418,3 @@ def _sample(factory: CoreTriplesFactory, limit: int, seed: int) -> CoreTriplesFa
         return factory
     rows = np.sort(np.random.default_rng(seed).choice(factory.num_triples, limit, replace=False))
     return factory.clone_and_exchange_triples(factory.mapped_triples[rows])
-
-
-def _transe_norm(model: Model) -> int:
-    p = getattr(getattr(model, "interaction", None), "p", None)
-    power = getattr(getattr(model, "interaction", None), "power_norm", False)
-    if p not in (1, 2) or power:
-        raise ValueError(f"TransE with p={p!r}, power_norm={power!r} is not supported (p 1 or 2)")
-    return int(p)
-
-
-def _export(model: Model, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Entity and relation matrices exactly as ``score_hrt`` sees them, as float32; complex
-    ComplEx vectors become ``[real | imaginary]`` rows."""
-    import torch
-    from pykeen.models import ERModel
-
-    if not isinstance(model, ERModel):
-        raise TypeError(f"expected a PyKEEN ERModel, got {type(model).__name__}")
-    out: list[np.ndarray] = []
-    with torch.no_grad():
-        for representation in (model.entity_representations[0], model.relation_representations[0]):
-            values = representation(indices=None).detach().cpu()
-            if torch.is_complex(values):
-                values = torch.cat([values.real, values.imag], dim=-1)
-            elif name == "ComplEx":
-                raise TypeError("PyKEEN's ComplEx vectors were expected to be complex")
-            out.append(np.ascontiguousarray(values.numpy(), dtype=np.float32))
-    return out[0], out[1]
