@@ -1,5 +1,5 @@
 """``/catalog/...`` (editors) and ``/admin/keys`` (admins): thin routes over
-:class:`~kg.catalog_ops.CatalogOps`, each checking the caller's role, each write followed
+:class:`~catalogue.ops.CatalogOps`, each checking the caller's role, each write followed
 by :meth:`Engine.sync` so the edit is searchable at once. :func:`install_catalog` adds
 the routers, their error handlers and the console (``/console``) to the app."""
 
@@ -9,12 +9,14 @@ import json
 import logging
 import tempfile
 import threading
+from collections.abc import Callable
 from email.parser import BytesParser
 from email.policy import default as email_policy
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,10 +24,11 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth import AuthError, KeyStore, Principal, Require, Role
 from app.engine import Engine
+from catalogue.kinds import NAMED_KINDS, EntityKindSpec
+from catalogue.ops import CatalogOps, EditResult, parse_relation
+from catalogue.validation import CatalogError, Code
 from ingest.versions import NoIndexError
-from kg.catalog_ops import CatalogOps, EditResult, parse_relation
 from kg.store import VersionConflict
-from kg.validation import CatalogError, Code
 
 __all__ = ["CONSOLE_DIR", "admin_router", "install_catalog", "router"]
 
@@ -94,6 +97,20 @@ def _synced(engine: Engine, result: EditResult) -> dict[str, Any]:
     return body
 
 
+def _merged(
+    merge: Callable[..., EditResult], eid: str, body: MergeIn, who: Principal, engine: Engine
+) -> dict[str, Any]:
+    """A merge route's work: ``body.source`` into ``eid`` (both at the versions read)."""
+    result = merge(
+        eid,
+        body.source,
+        expected_version=body.expected_version,
+        loser_expected_version=body.source_expected_version,
+        actor=who.user,
+    )
+    return _synced(engine, result)
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -113,12 +130,11 @@ class RenameIn(_In):
     expected_version: int = Field(ge=0)
 
 
-class CategoryIn(_In):
-    name: str
+class CategoryIn(NameIn):  # creates an entity of a kind in a tree (a category)
     parent: str | None = None
 
 
-class CategoryPatch(_In):
+class CategoryPatch(_In):  # renames and/or moves an entity of a kind in a tree
     expected_version: int = Field(ge=0)
     name: str | None = None
     parent: str | None = Field(default=None, description="Move under it; null: to the top.")
@@ -226,102 +242,94 @@ def delete_product(
 def merge_products(
     product_id: str, body: MergeIn, who: Editor, catalog: CatalogDep, engine: EngineDep
 ) -> Any:
-    result = catalog.products.merge(
-        product_id,
-        body.source,
-        expected_version=body.expected_version,
-        loser_expected_version=body.source_expected_version,
-        actor=who.user,
+    return _merged(catalog.products.merge, product_id, body, who, engine)
+
+
+# -- named entities: the routes of each declared kind (catalogue.kinds.NAMED_KINDS) --------
+
+
+def _typed(endpoint: Callable[..., Any], **types: Any) -> Callable[..., Any]:
+    """``endpoint`` with the real types of the parameters that depend on the kind (the
+    path parameter named after it, the body of a kind in a tree): FastAPI reads them."""
+    endpoint.__annotations__.update(types)
+    return endpoint
+
+
+def _named_routes(spec: EntityKindSpec) -> None:
+    """``GET/POST /<path>``, ``PATCH/DELETE /<path>/{<label>_id}`` (PATCH renames; in a
+    tree it renames and/or moves) and, for a kind that merges, ``POST .../merge``."""
+    kind, label = spec.kind, spec.label
+    item = f"/{spec.path}/{{{label}_id{':path' if spec.tree else ''}}}"
+    entity_id = Annotated[str, PathParam(alias=f"{label}_id")]
+
+    def listed(_: Editor, catalog: CatalogDep) -> Any:
+        return {"items": [e.as_dict() for e in catalog.named[kind].list()]}
+
+    def create(body: NameIn, who: Editor, catalog: CatalogDep, engine: EngineDep) -> Any:
+        parent = body.parent if isinstance(body, CategoryIn) else None
+        result = catalog.named[kind].create(body.name, parent=parent, actor=who.user)
+        return _synced(engine, result)
+
+    def rename(
+        eid: str, body: RenameIn, who: Editor, catalog: CatalogDep, engine: EngineDep
+    ) -> Any:
+        result = catalog.named[kind].rename(
+            eid, body.name, expected_version=body.expected_version, actor=who.user
+        )
+        return _synced(engine, result)
+
+    def update(
+        eid: str, body: CategoryPatch, who: Editor, catalog: CatalogDep, engine: EngineDep
+    ) -> Any:
+        result = catalog.named[kind].update(
+            eid,
+            expected_version=body.expected_version,
+            actor=who.user,
+            name=body.name,
+            parent=body.parent,
+            move="parent" in body.model_fields_set,
+        )
+        return _synced(engine, result)
+
+    def delete(
+        eid: str, expected_version: Version, who: Editor, catalog: CatalogDep, engine: EngineDep
+    ) -> Any:
+        result = catalog.named[kind].delete(eid, expected_version=expected_version, actor=who.user)
+        return _synced(engine, result)
+
+    def merge(eid: str, body: MergeIn, who: Editor, catalog: CatalogDep, engine: EngineDep) -> Any:
+        return _merged(catalog.named[kind].merge, eid, body, who, engine)
+
+    router.add_api_route(f"/{spec.path}", listed, methods=["GET"], name=f"list_{spec.path}")
+    router.add_api_route(
+        f"/{spec.path}",
+        _typed(create, body=CategoryIn if spec.tree else NameIn),
+        methods=["POST"],
+        status_code=201,
+        name=f"create_{label}",
     )
-    return _synced(engine, result)
-
-
-# -- brands ---------------------------------------------------------------------------------
-
-
-@router.get("/brands")
-def list_brands(_: Editor, catalog: CatalogDep) -> Any:
-    return {"items": [b.as_dict() for b in catalog.brands.list()]}
-
-
-@router.post("/brands", status_code=201)
-def create_brand(body: NameIn, who: Editor, catalog: CatalogDep, engine: EngineDep) -> Any:
-    return _synced(engine, catalog.brands.create(body.name, actor=who.user))
-
-
-@router.patch("/brands/{brand_id}")
-def rename_brand(
-    brand_id: str, body: RenameIn, who: Editor, catalog: CatalogDep, engine: EngineDep
-) -> Any:
-    result = catalog.brands.rename(
-        brand_id, body.name, expected_version=body.expected_version, actor=who.user
+    if spec.tree:
+        router.add_api_route(
+            item, _typed(update, eid=entity_id), methods=["PATCH"], name=f"update_{label}"
+        )
+    else:
+        router.add_api_route(
+            item, _typed(rename, eid=entity_id), methods=["PATCH"], name=f"rename_{label}"
+        )
+    router.add_api_route(
+        item, _typed(delete, eid=entity_id), methods=["DELETE"], name=f"delete_{label}"
     )
-    return _synced(engine, result)
+    if spec.mergeable:
+        router.add_api_route(
+            f"{item}/merge",
+            _typed(merge, eid=entity_id),
+            methods=["POST"],
+            name=f"merge_{spec.path}",
+        )
 
 
-@router.delete("/brands/{brand_id}")
-def delete_brand(
-    brand_id: str, expected_version: Version, who: Editor, catalog: CatalogDep, engine: EngineDep
-) -> Any:
-    result = catalog.brands.delete(brand_id, expected_version=expected_version, actor=who.user)
-    return _synced(engine, result)
-
-
-@router.post("/brands/{brand_id}/merge")
-def merge_brands(
-    brand_id: str, body: MergeIn, who: Editor, catalog: CatalogDep, engine: EngineDep
-) -> Any:
-    result = catalog.brands.merge(
-        brand_id,
-        body.source,
-        expected_version=body.expected_version,
-        loser_expected_version=body.source_expected_version,
-        actor=who.user,
-    )
-    return _synced(engine, result)
-
-
-# -- categories -----------------------------------------------------------------------------
-
-
-@router.get("/categories")
-def list_categories(_: Editor, catalog: CatalogDep) -> Any:
-    return {"items": [c.as_dict() for c in catalog.categories.list()]}
-
-
-@router.post("/categories", status_code=201)
-def create_category(body: CategoryIn, who: Editor, catalog: CatalogDep, engine: EngineDep) -> Any:
-    result = catalog.categories.create(body.name, parent=body.parent, actor=who.user)
-    return _synced(engine, result)
-
-
-@router.patch("/categories/{category_id:path}")
-def update_category(
-    category_id: str, body: CategoryPatch, who: Editor, catalog: CatalogDep, engine: EngineDep
-) -> Any:
-    result = catalog.categories.update(
-        category_id,
-        expected_version=body.expected_version,
-        actor=who.user,
-        name=body.name,
-        parent=body.parent,
-        move="parent" in body.model_fields_set,
-    )
-    return _synced(engine, result)
-
-
-@router.delete("/categories/{category_id:path}")
-def delete_category(
-    category_id: str,
-    expected_version: Version,
-    who: Editor,
-    catalog: CatalogDep,
-    engine: EngineDep,
-) -> Any:
-    result = catalog.categories.delete(
-        category_id, expected_version=expected_version, actor=who.user
-    )
-    return _synced(engine, result)
+for _spec in NAMED_KINDS:
+    _named_routes(_spec)
 
 
 # -- attributes -----------------------------------------------------------------------------
@@ -358,14 +366,7 @@ def rename_attribute_value(
 def merge_attribute_values(
     attribute_id: str, body: MergeIn, who: Editor, catalog: CatalogDep, engine: EngineDep
 ) -> Any:
-    result = catalog.attributes.merge_values(
-        attribute_id,
-        body.source,
-        expected_version=body.expected_version,
-        loser_expected_version=body.source_expected_version,
-        actor=who.user,
-    )
-    return _synced(engine, result)
+    return _merged(catalog.attributes.merge_values, attribute_id, body, who, engine)
 
 
 # -- relations ------------------------------------------------------------------------------

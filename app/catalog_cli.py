@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 
-from app.auth import KeyStore, Role
-from app.engine import Engine
-from app.settings import Settings
-from kg.catalog_ops import CatalogOps, EditResult, parse_relation
-from kg.store import BackendUnavailable, GraphError
-from kg.validation import CatalogError
+from catalogue.kinds import NAMED_KINDS, EntityKindSpec
+
+# The engine, the catalog operations and the API key store (FastAPI) are imported where
+# a command uses them: `kgsearch --help` must not pay for them.
+if TYPE_CHECKING:
+    from app.auth import KeyStore
+    from app.settings import Settings
+    from catalogue.ops import CatalogOps, EditResult
+    from catalogue.products import ProductOps
+    from catalogue.taxonomy import NamedOps
 
 __all__ = ["catalog_app"]
 
@@ -46,6 +49,9 @@ VersionOpt = Annotated[
         "(no concurrency check).",
     ),
 ]
+SourceVersionOpt = Annotated[
+    int | None, typer.Option("--source-expected-version", help="The loser's version.")
+]
 
 
 class _Session:
@@ -63,6 +69,11 @@ def _fail(message: str, code: int, body: dict[str, Any] | None = None) -> NoRetu
 
 @contextmanager
 def _errors() -> Iterator[None]:
+    from pydantic import ValidationError
+
+    from catalogue.validation import CatalogError
+    from kg.store import BackendUnavailable, GraphError
+
     try:
         yield
     except CatalogError as exc:
@@ -83,10 +94,15 @@ def _errors() -> Iterator[None]:
 
 
 def _settings() -> Settings:
+    from app.settings import Settings
+
     return Settings(home=_Session.home) if _Session.home is not None else Settings()
 
 
 def _ops() -> CatalogOps:
+    from app.engine import Engine
+    from catalogue.ops import CatalogOps
+
     settings = _settings()
     engine = Engine(settings)
     return CatalogOps(store=engine.graph, max_delete_share=settings.max_delete_share)
@@ -144,8 +160,37 @@ def _catalog(
     _Session.home = Path(home) if home is not None else None
 
 
-def _version(ops: CatalogOps, pid: str, given: int | None) -> int:
-    return given if given is not None else ops.products.get(pid).version
+def _version(of: ProductOps | NamedOps, eid: str, given: int | None) -> int:
+    """The version given, else the current one (no concurrency check)."""
+    return given if given is not None else of.get(eid).version
+
+
+def _delete(
+    part: Callable[[CatalogOps], ProductOps | NamedOps], eid: str, given: int | None
+) -> None:
+    with _errors():
+        of = part(_ops())
+        result = of.delete(eid, expected_version=_version(of, eid, given), actor=_Session.user)
+    _edited(result, "deleted")
+
+
+def _merge(
+    part: Callable[[CatalogOps], ProductOps | NamedOps],
+    winner: str,
+    loser: str,
+    given: int | None,
+    loser_given: int | None,
+) -> None:
+    with _errors():
+        of = part(_ops())
+        result = of.merge(
+            winner,
+            loser,
+            expected_version=_version(of, winner, given),
+            loser_expected_version=_version(of, loser, loser_given),
+            actor=_Session.user,
+        )
+    _edited(result, "merged into")
 
 
 @catalog_app.command()
@@ -242,7 +287,7 @@ def update(
         result = ops.products.update(
             product,
             fields,
-            expected_version=_version(ops, product, expected_version),
+            expected_version=_version(ops.products, product, expected_version),
             actor=_Session.user,
             allow_new_keys=allow_new_keys,
         )
@@ -253,14 +298,7 @@ def update(
 def delete(product: str, expected_version: VersionOpt = None, as_json: JsonOpt = False) -> None:
     """Delete a product (its relations are logged, so `undo` restores them)."""
     _Session.as_json = as_json
-    with _errors():
-        ops = _ops()
-        result = ops.products.delete(
-            product,
-            expected_version=_version(ops, product, expected_version),
-            actor=_Session.user,
-        )
-    _edited(result, "deleted")
+    _delete(lambda ops: ops.products, product, expected_version)
 
 
 @catalog_app.command()
@@ -268,23 +306,12 @@ def merge(
     winner: str,
     loser: str,
     expected_version: VersionOpt = None,
-    source_expected_version: Annotated[
-        int | None, typer.Option("--source-expected-version", help="The loser's version.")
-    ] = None,
+    source_expected_version: SourceVersionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Merge duplicate product LOSER into WINNER and delete LOSER."""
     _Session.as_json = as_json
-    with _errors():
-        ops = _ops()
-        result = ops.products.merge(
-            winner,
-            loser,
-            expected_version=_version(ops, winner, expected_version),
-            loser_expected_version=_version(ops, loser, source_expected_version),
-            actor=_Session.user,
-        )
-    _edited(result, "merged into")
+    _merge(lambda ops: ops.products, winner, loser, expected_version, source_expected_version)
 
 
 @catalog_app.command("import")
@@ -377,6 +404,8 @@ def relate(
     as_json: JsonOpt = False,
 ) -> None:
     """Add (or with --remove, delete) SOURCE -TYPE-> TARGET."""
+    from catalogue.ops import parse_relation
+
     _Session.as_json = as_json
     with _errors():
         ops = _ops()
@@ -395,7 +424,122 @@ def relate(
     _edited(result, "unrelated" if remove else "related")
 
 
+# -- named entities: one command group per declared kind (catalogue.kinds.NAMED_KINDS) -----
+
+
+def _typed(command: Callable[..., None], **types: Any) -> Callable[..., None]:
+    """``command`` with the real types of the parameters that depend on the kind (typer
+    reads them: their help names the kind)."""
+    command.__annotations__.update(types)
+    return command
+
+
+def _named_app(spec: EntityKindSpec) -> typer.Typer:
+    """``kgsearch catalog <path> list|create|rename|delete`` (+ ``move`` for a kind in a
+    tree, ``merge`` for one that merges), over ``CatalogOps.named[spec.kind]``."""
+    kind, label = spec.kind, spec.label
+    verbs = ["list", "create", "rename", *(["move"] if spec.tree else [])]
+    verbs += [*(["merge"] if spec.mergeable else []), "delete"]
+    group = typer.Typer(
+        name=spec.path, help=f"{spec.path.capitalize()}: {', '.join(verbs)}.", no_args_is_help=True
+    )
+    entity = Annotated[str, typer.Argument(metavar="ID", help=f"A {label} id ({spec.prefix}...).")]
+    parent = Annotated[
+        str | None,
+        typer.Option(
+            "--parent", hidden=not spec.tree, help=f"The parent {label}'s id; omitted: the top."
+        ),
+    ]
+
+    def named(ops: CatalogOps) -> NamedOps:
+        return ops.named[kind]
+
+    def listed(as_json: JsonOpt = False) -> None:
+        _Session.as_json = as_json
+        with _errors():
+            items = named(_ops()).list()
+        rows = [
+            f"{n.entity_id}\tv{n.version}\t{n.products} products\t{' / '.join(n.path) or n.name}"
+            for n in items
+        ]
+        _print({"items": [n.as_dict() for n in items]}, "\n".join(rows) or f"no {spec.path}")
+
+    def create(name: str, parent: str | None = None, as_json: JsonOpt = False) -> None:
+        _Session.as_json = as_json
+        with _errors():
+            result = named(_ops()).create(name, parent=parent, actor=_Session.user)
+        _edited(result, "created")
+
+    def rename(
+        eid: str, name: str, expected_version: VersionOpt = None, as_json: JsonOpt = False
+    ) -> None:
+        _Session.as_json = as_json
+        with _errors():
+            of = named(_ops())
+            result = of.rename(
+                eid, name, expected_version=_version(of, eid, expected_version), actor=_Session.user
+            )
+        _edited(result, "renamed")
+
+    def move(
+        eid: str,
+        parent: str | None = None,
+        top: Annotated[bool, typer.Option("--top", help="Move it to the top.")] = False,
+        expected_version: VersionOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        _Session.as_json = as_json
+        with _errors():
+            if (parent is None) == (not top):
+                raise ValueError("pass --parent ID or --top")
+            of = named(_ops())
+            result = of.update(
+                eid,
+                expected_version=_version(of, eid, expected_version),
+                actor=_Session.user,
+                parent=parent,
+                move=True,
+            )
+        _edited(result, "moved")
+
+    def merge(
+        winner: str,
+        loser: str,
+        expected_version: VersionOpt = None,
+        source_expected_version: SourceVersionOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        _Session.as_json = as_json
+        _merge(named, winner, loser, expected_version, source_expected_version)
+
+    def delete(eid: str, expected_version: VersionOpt = None, as_json: JsonOpt = False) -> None:
+        _Session.as_json = as_json
+        _delete(named, eid, expected_version)
+
+    winner = Annotated[str, typer.Argument(metavar="WINNER", help=f"The {label} kept.")]
+    loser = Annotated[str, typer.Argument(metavar="LOSER", help=f"The {label} merged away.")]
+    group.command("list", help=f"Every {label}: id, version, products, name.")(listed)
+    group.command("create", help=f"Create a {label}.")(_typed(create, parent=parent))
+    group.command("rename", help=f"Rename a {label} (its id stays).")(_typed(rename, eid=entity))
+    if spec.tree:
+        move_help = f"Move a {label} under --parent, or to the --top."
+        under = Annotated[str | None, typer.Option("--parent", help=f"The new parent {label}.")]
+        group.command("move", help=move_help)(_typed(move, eid=entity, parent=under))
+    if spec.mergeable:
+        merge_help = "Re-link LOSER's products to WINNER and delete LOSER."
+        group.command("merge", help=merge_help)(_typed(merge, winner=winner, loser=loser))
+    delete_help = f"Delete a {label} no product uses."
+    group.command("delete", help=delete_help)(_typed(delete, eid=entity))
+    return group
+
+
+for _spec in NAMED_KINDS:
+    catalog_app.add_typer(_named_app(_spec))
+
+
 def _key_store() -> KeyStore:
+    from app.auth import KeyStore
+
     settings = _settings()
     return KeyStore(path=settings.api_keys_file or settings.data_dir / "api_keys.json")
 
@@ -407,6 +551,8 @@ def keys_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key and print it (once: only its hash is stored)."""
+    from app.auth import Role
+
     _Session.as_json = as_json
     with _errors():
         try:

@@ -8,27 +8,27 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
 from app.catalog_cli import catalog_app
-from app.engine import Engine
-from app.progress import progress_bars
-from app.settings import Settings
-from ingest.formats import CatalogueError
-from ingest.versions import NoIndexError
-from kg.store import BackendUnavailable, GraphError
-from ranker.evaluation import METRICS, SystemScores, report
-from search.filters import UnknownFilter
-from search.service import InvalidQuery
+
+# Only typer and rich at the top: every command imports what it uses, so `kgsearch --help`
+# and `kgsearch status` start in well under a second (tests/app/test_imports.py checks
+# that torch, transformers, PyKEEN, LightGBM and scikit-learn stay out).
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from app.engine import Engine
+    from ingest.reindex import Progress
+    from ranker.evaluation import SystemScores
 
 app = typer.Typer(
     name="kgsearch",
@@ -47,6 +47,7 @@ SizeOpt = Annotated[str, typer.Option("--size", help="tiny (~200), demo (~5k) or
 class _State:
     home: Path | None = None
     quiet: bool = False
+    verbose: bool = False
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -59,23 +60,85 @@ def _errors() -> Iterator[None]:
     """Turn domain errors into a message on stderr and an exit code."""
     try:
         yield
-    except (InvalidQuery, UnknownFilter, CatalogueError, GraphError) as exc:
-        _fail(str(exc), 2)
-    except ValidationError as exc:
-        _fail(f"invalid settings: {exc}", 2)
-    except FileNotFoundError as exc:
-        _fail(str(exc), 2)
-    except (NoIndexError, BackendUnavailable) as exc:
-        _fail(str(exc), 1)
-    except ValueError as exc:
-        _fail(str(exc), 2)
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        failure = _failure(exc)
+        if failure is None:
+            raise
+        _fail(*failure)
+
+
+def _failure(exc: Exception) -> tuple[str, int] | None:
+    """The message and exit code for a domain error; None for any other exception. The
+    error classes are imported here, once one was raised: imported at the top, they
+    would make every command (`--help` too) load the search stack."""
+    from pydantic import ValidationError
+
+    from ingest.formats import CatalogueError
+    from ingest.versions import NoIndexError
+    from kg.store import BackendUnavailable, GraphError
+    from search.filters import UnknownFilter
+    from search.service import InvalidQuery
+
+    if isinstance(exc, InvalidQuery | UnknownFilter | CatalogueError | GraphError):
+        return str(exc), 2
+    if isinstance(exc, ValidationError):
+        return f"invalid settings: {exc}", 2
+    if isinstance(exc, FileNotFoundError):
+        return str(exc), 2
+    if isinstance(exc, NoIndexError | BackendUnavailable):
+        return str(exc), 1
+    if isinstance(exc, ValueError):
+        return str(exc), 2
+    return None
 
 
 def _engine() -> Engine:
+    from app.engine import Engine
+    from app.settings import Settings
+
     overrides: dict[str, Any] = {}
     if _State.home is not None:
         overrides["home"] = _State.home
-    return Engine(Settings(**overrides))
+    settings = Settings(**overrides)
+    if not _State.verbose and settings.log_level is not None:
+        _configure_logging(settings.log_level)  # KGSEARCH_LOG_LEVEL may also come from .env
+    return Engine(settings)
+
+
+def _progress() -> AbstractContextManager[Progress]:
+    """Progress bars on stderr (none with --quiet)."""
+    from app.progress import progress_bars
+
+    return progress_bars(err, enabled=not _State.quiet)
+
+
+#: Levels KGSEARCH_LOG_LEVEL takes (app.settings.Settings.log_level).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _configure_logging(level: str) -> None:
+    """One level for every logger, ours and the libraries' (PyKEEN, torch, LightGBM, httpx,
+    Elasticsearch, Neo4j...): WARNING unless -v or KGSEARCH_LOG_LEVEL says otherwise. The
+    level is set on the stderr handler too, because some libraries set their own loggers'
+    levels when imported (PyKEEN sets INFO on ``pykeen``): their records still reach the
+    handler, which drops those below ``level``. Like ``logging.basicConfig``, it leaves
+    alone a process that configured logging itself (a test runner, say)."""
+    numeric = logging.getLevelName(level)
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if h.get_name() == "kgsearch"]
+    if root.handlers and not ours:
+        return
+    if not ours:
+        stderr = logging.StreamHandler()  # stdout is for results
+        stderr.set_name("kgsearch")
+        stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(stderr)
+        ours = [stderr]
+    root.setLevel(numeric)
+    for handler in ours:
+        handler.setLevel(numeric)
 
 
 @app.callback()
@@ -87,13 +150,20 @@ def _main(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Debug logging (default: warnings only, or $KGSEARCH_LOG_LEVEL).",
+        ),
+    ] = False,
 ) -> None:
-    _State.home, _State.quiet = home, quiet
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _State.home, _State.quiet, _State.verbose = home, quiet, verbose
+    level = "DEBUG" if verbose else os.environ.get("KGSEARCH_LOG_LEVEL", "WARNING").upper()
+    if level not in LOG_LEVELS:
+        _fail(f"KGSEARCH_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}", 2)
+    _configure_logging(level)
 
 
 def _check_size(size: str) -> str:
@@ -111,7 +181,7 @@ def generate(
     """Write a generated catalogue as WANDS files: product.csv, query.csv, label.csv."""
     from app.demo import write_generated
 
-    with _errors(), progress_bars(err, enabled=not _State.quiet) as progress:
+    with _errors(), _progress() as progress:
         counts = write_generated(out_dir, size=_check_size(size), seed=seed, progress=progress)
     out.print(json.dumps({"out": str(out_dir), **counts}))
 
@@ -125,17 +195,31 @@ def import_(
 ) -> None:
     """Validate and import products into the graph (all rows or, with --skip-invalid, the
     valid ones). Run `kgsearch reindex` afterwards to make them searchable."""
+    from catalogue.validation import CatalogError
+
     with _errors():
         engine = _engine()
-        report = engine.import_catalogue(file, skip_invalid=skip_invalid)
-    for row in report.skipped:
+        try:
+            report = engine.import_catalogue(file, skip_invalid=skip_invalid)
+        except CatalogError as exc:
+            rows = [i for i in exc.issues if i.rule != "all_or_nothing"]
+            if not any(i.rule in ("all_or_nothing", "not_empty") for i in exc.issues):
+                raise
+            shown = "\n".join(f"  {i}" for i in rows[:20])
+            more = f"\n  ... and {len(rows) - 20} more" if len(rows) > 20 else ""
+            _fail(
+                f"{file}: {len(rows)} invalid row(s); nothing was imported.\n{shown}{more}\n"
+                "Fix the rows, or pass --skip-invalid to import only the valid ones.",
+                2,
+            )
+    for row in report.invalid:
         err.print(f"skipped {row}", highlight=False)
     out.print(
         json.dumps(
             {
                 "imported": report.imported,
-                "skipped": len(report.skipped),
-                "graph_revision": report.graph_revision,
+                "skipped": len(report.invalid),
+                "graph_revision": report.revision,
             }
         )
     )
@@ -154,7 +238,7 @@ def reindex(
             name = engine.rollback()
             out.print(json.dumps({"live": name, "rolled_back": True}))
             return
-        with progress_bars(err, enabled=not _State.quiet) as progress:
+        with _progress() as progress:
             manifest = engine.reindex(progress=progress)
     out.print(
         json.dumps(
@@ -170,13 +254,12 @@ def reindex(
 
 
 def _search_json(engine: Engine, query: str, k: int, ranker: str | None) -> dict[str, Any]:
-    from app.api import parse_filters
     from app.schemas import SearchOut
 
     engine.sync()  # edits made since the last search, by any process
     service, manifest = engine.service()
     chosen = engine.make_ranker(ranker) if ranker else None
-    result = service.search(query, k=k, ranker=chosen, filters=parse_filters([]) or None)
+    result = service.search(query, k=k, ranker=chosen, filters=None)
     return SearchOut.of(result, index_version=manifest.version).model_dump()
 
 
@@ -188,6 +271,8 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Search the live index."""
+    from rich.table import Table
+
     with _errors():
         body = _search_json(_engine(), query, k, ranker)
     if as_json:
@@ -210,6 +295,10 @@ def search(
 
 
 def _table(split: str, n: int, systems: dict[str, SystemScores]) -> Table:
+    from rich.table import Table
+
+    from ranker.evaluation import METRICS
+
     table = Table(title=f"split {split}: {n} judged queries")
     table.add_column("system")
     for metric in METRICS:
@@ -233,9 +322,11 @@ def evaluate(
         _fail("pass --queries and --labels together", 2)
     if queries is not None and split == "test":
         split = "all"  # external judgments have no split column unless they say so
+    from ranker.evaluation import report
+
     with _errors():
         engine = _engine()
-        with progress_bars(err, enabled=not _State.quiet) as progress:
+        with _progress() as progress:
             n, systems = engine.evaluate(
                 split=split, queries=queries, labels=labels, progress=progress
             )
@@ -267,7 +358,7 @@ def train_kge(
     catalogue graph the artefact goes to <home>/kge; `kgsearch reindex` makes it live."""
     with _errors():
         engine = _engine()
-        with progress_bars(err, enabled=not _State.quiet) as progress:
+        with _progress() as progress:
             result = engine.train_kge(
                 model=model, dataset=dataset, device=device, epochs=epochs, progress=progress
             )
@@ -289,7 +380,7 @@ def train_ranker() -> None:
         engine = _engine()
         if not engine.judged():
             _fail(f"no judgments in {engine.catalogue_dir}: run `kgsearch demo` first", 2)
-        with progress_bars(err, enabled=not _State.quiet) as progress:
+        with _progress() as progress:
             manifest = engine.reindex(progress=progress)
     print(
         json.dumps(
@@ -317,7 +408,7 @@ def ab_report_command(
 ) -> None:
     """CTR and conversion per ranker variant with 95% intervals, and each variant's lift
     over the control with a two-proportion z-test."""
-    from ingest.behaviour import read_events
+    from ingest.events import read_events
     from ranker.ab import ab_report
 
     with _errors():
@@ -331,6 +422,58 @@ def ab_report_command(
         print(json.dumps(report.as_dict(), indent=2))
     else:
         out.print(report.to_markdown(), highlight=False)
+
+
+@app.command("evaluate-recs")
+def evaluate_recs_command(
+    dataset: Annotated[str, typer.Option(help="The data set (lastfm-kg).")] = "lastfm-kg",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="KGSEARCH_LASTFM_KG",
+            help="The data set's folder (default: shared/ beside the repository).",
+        ),
+    ] = None,
+    seeds: Annotated[str, typer.Option(help="Comma-separated split seeds.")] = "0,1,2",
+    protocol: Annotated[
+        list[str] | None, typer.Option(help="topk, ctr, cold (repeatable; default: all).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Recommendation protocols on real data (top-K, KGCN's CTR, item cold start): the
+    baselines tuned on validation and the KG-aware fused model, means over the seeds."""
+    from recommend.evaluation import evaluate_recs, summary_table
+
+    with _errors():
+        try:
+            seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError:
+            raise ValueError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+
+        def report(message: str) -> None:
+            if not _State.quiet:
+                err.print(message, highlight=False)
+
+        result = evaluate_recs(
+            dataset,
+            data_dir=data_dir,
+            seeds=seed_list,
+            protocols=tuple(protocol or ("topk", "ctr", "cold")),
+            progress=report,
+        )
+    if as_json:
+        print(json.dumps(result, indent=2, default=float))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{dataset}: means over seeds {seed_list}")
+    for column in ("protocol", "model", "metric", "mean"):
+        table.add_column(column, justify="right" if column == "mean" else "left")
+    for row in summary_table(result):
+        table.add_row(*row)
+    out.print(table)
+    for name, goal in result["goals"].items():
+        out.print(f"goal {name}: {'met' if goal['met'] else 'MISSED'} {goal}", highlight=False)
 
 
 @app.command()
@@ -349,9 +492,10 @@ def _serve(engine: Engine, host: str, port: int) -> None:
 
     from app.api import create_app
 
-    engine.service()  # load the index and fail fast if there is none
+    engine.versions.live_path()  # fail fast if there is no index; the app warms up on start
     err.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
+    level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
+    uvicorn.run(create_app(engine), host=host, port=port, log_level=level)  # access log: INFO
 
 
 @app.command()
@@ -371,7 +515,7 @@ def demo(
 
     with _errors():
         engine = _engine()
-        with progress_bars(err, enabled=not _State.quiet) as progress:
+        with _progress() as progress:
             summary = prepare_demo(
                 engine, size=_check_size(size), seed=seed, progress=progress, fresh=fresh
             )

@@ -8,8 +8,8 @@ from typing import Any
 
 from app.engine import Engine
 from ingest.formats import write_labels, write_products, write_queries
-from ingest.generator import CatalogSize, generate_catalog
 from ingest.reindex import Progress
+from synthetic.generator import CatalogSize, generate_catalog
 
 __all__ = ["prepare_demo", "write_generated"]
 
@@ -69,7 +69,7 @@ def prepare_demo(
         marker_path.write_text(json.dumps(wanted))
         build.update(
             {
-                "graph_revision": report.graph_revision,
+                "graph_revision": report.revision,
                 "index": manifest.version,
                 "seconds": {k: round(v, 1) for k, v in manifest.seconds.items()},
             }

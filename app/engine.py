@@ -9,46 +9,29 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.settings import Settings
-from ingest.catalog import catalogue_batch
-from ingest.formats import CatalogueError, RowError, read_products
-from ingest.judgments import load_judgments, select_split
-from ingest.reindex import (
-    APPLIED,
-    IndexConfig,
-    Progress,
-    collect_runs,
-    open_version,
-    reindex,
-)
 from ingest.versions import IndexVersions, Manifest
-from kg.documents import ProductDocument, product_documents
-from kg.neo4j_store import Neo4jGraphStore
-from kg.sqlite_store import SQLiteGraphStore
 from kg.store import GraphStore
-from ranker.evaluation import JudgedQuery, SystemScores, evaluate
-from ranker.fusion import Ranker
-from ranker.registry import make_ranker
-from search.analysis import Analyzer
-from search.backends import ElasticsearchBackend, EmbeddedBackend, IndexBackend
-from search.encoder import Encoder, MiniLMEncoder
-from search.service import SearchService
 
-__all__ = ["Engine", "ImportReport"]
+# Everything else is imported where it is used, so that `kgsearch --help` and
+# `kgsearch status` never load NumPy, torch, transformers, LightGBM or PyKEEN.
+if TYPE_CHECKING:
+    from catalogue.imports import ImportReport
+    from ingest.reindex import Progress
+    from kg.documents import ProductDocument
+    from ranker.evaluation import JudgedQuery, SystemScores
+    from ranker.fusion import Ranker
+    from search.analysis import Analyzer
+    from search.backends import IndexBackend
+    from search.encoder import Encoder
+    from search.service import SearchService
+
+__all__ = ["Engine"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ImportReport:
-    source: str
-    imported: int
-    skipped: tuple[RowError, ...]
-    graph_revision: int
 
 
 def _quiet(stage: str, done: int, total: int) -> None:
@@ -56,10 +39,14 @@ def _quiet(stage: str, done: int, total: int) -> None:
 
 
 def _sqlite(settings: Settings) -> GraphStore:
+    from kg.sqlite_store import SQLiteGraphStore
+
     return SQLiteGraphStore(path=settings.data_dir / "graph.sqlite")
 
 
 def _neo4j(settings: Settings) -> GraphStore:
+    from kg.neo4j_store import Neo4jGraphStore
+
     password = settings.neo4j_password.get_secret_value() if settings.neo4j_password else None
     return Neo4jGraphStore(
         uri=settings.neo4j_uri,
@@ -71,10 +58,14 @@ def _neo4j(settings: Settings) -> GraphStore:
 
 
 def _embedded(settings: Settings) -> IndexBackend:
+    from search.backends import EmbeddedBackend
+
     return EmbeddedBackend()
 
 
 def _elasticsearch(settings: Settings) -> IndexBackend:
+    from search.backends import ElasticsearchBackend
+
     return ElasticsearchBackend(
         url=settings.elasticsearch_url, prefix=settings.elasticsearch_prefix
     )
@@ -95,10 +86,12 @@ class Engine:
         self.settings = settings
         self.home = settings.data_dir
         self.home.mkdir(parents=True, exist_ok=True)
-        self.encoder: Encoder = encoder or MiniLMEncoder(device=settings.device)
-        self.analyzer = Analyzer()
         self.versions = IndexVersions(root=self.home / "index")
-        self.backend = SEARCH_BACKENDS[settings.search_backend](settings)
+        # The encoder, analyzer and index backend are made on first use (see the
+        # properties): `kgsearch status` needs none of them.
+        self._encoder: Encoder | None = encoder
+        self._analyzer: Analyzer | None = None
+        self._backend: IndexBackend | None = None
         self._graph: GraphStore | None = None
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
@@ -108,6 +101,28 @@ class Engine:
         self._last_sync = 0.0
 
     # -- parts ------------------------------------------------------------------------------
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            from search.encoder import MiniLMEncoder
+
+            self._encoder = MiniLMEncoder(device=self.settings.device)  # loads on first encode
+        return self._encoder
+
+    @property
+    def analyzer(self) -> Analyzer:
+        if self._analyzer is None:
+            from search.analysis import Analyzer
+
+            self._analyzer = Analyzer()
+        return self._analyzer
+
+    @property
+    def backend(self) -> IndexBackend:
+        if self._backend is None:
+            self._backend = SEARCH_BACKENDS[self.settings.search_backend](self.settings)
+        return self._backend
 
     @property
     def graph(self) -> GraphStore:
@@ -127,6 +142,8 @@ class Engine:
             return loaded[1], loaded[2]
         with self._lock:
             if self._loaded is None or self._loaded[0] != stamp:
+                from ingest.reindex import open_version
+
                 service, manifest = open_version(
                     self.versions.live_path(),
                     encoder=self.encoder,
@@ -138,6 +155,19 @@ class Engine:
                 self._loaded = (stamp, service, manifest)
                 log.info("serving index %s (%d products)", manifest.version, manifest.products)
             return self._loaded[1], self._loaded[2]
+
+    def warm_up(self) -> float:
+        """Open the live index, load the encoder and every ranker the version has, and
+        answer one query, so that the first real query pays for none of it (the server
+        runs this in a background thread at startup). Returns the seconds it took."""
+        started = time.perf_counter()
+        service, _ = self.service()
+        self.rankers()  # the learned ones load LightGBM and torch
+        probe = next(iter(service.documents.values()), None)
+        service.search(probe.name if probe is not None else "warm up", k=1)
+        seconds = time.perf_counter() - started
+        log.info("warmed up in %.1f s", seconds)
+        return seconds
 
     # -- near-real-time propagation of graph edits -------------------------------------------
 
@@ -156,6 +186,9 @@ class Engine:
             self.sync()
 
     def _catch_up(self, service: SearchService, manifest: Manifest) -> int:
+        from ingest.reindex import APPLIED
+        from kg.documents import product_documents
+
         where = self.versions.dir / manifest.version
         with self._sync_lock:
             # A freshly opened version replays every change since its build: its documents
@@ -222,18 +255,25 @@ class Engine:
     # -- operations -------------------------------------------------------------------------
 
     def import_catalogue(self, path: Path, *, skip_invalid: bool = False) -> ImportReport:
-        """Validate every row, then write all valid products in one atomic batch."""
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist")
-        result = read_products(path)
-        if result.errors and not skip_invalid:
-            raise CatalogueError(str(path), result.errors)
-        if not result.records:
-            raise CatalogueError(str(path), [RowError(0, "file", "no valid product rows")])
-        revision = self.graph.write(catalogue_batch(result.records), actor=f"import:{path.name}")
-        return ImportReport(str(path), len(result.records), result.errors, revision)
+        """Import a catalogue file through the catalogue's one import path
+        (:meth:`catalogue.imports.ImportOps.run`): every row validated, then one atomic
+        batch. Invalid rows refuse it unless ``skip_invalid``; so does a file without a
+        single valid product. Raises :class:`~catalogue.validation.CatalogError`."""
+        from catalogue.imports import NO_ROWS
+        from catalogue.ops import CatalogOps
+        from catalogue.validation import CatalogError
+
+        ops = CatalogOps(store=self.graph, max_delete_share=self.settings.max_delete_share)
+        report = ops.imports.run(
+            path, actor=f"import:{path.name}", skip_invalid=skip_invalid, source=str(path)
+        )
+        if not report.imported:
+            raise CatalogError([NO_ROWS])
+        return report
 
     def judged(self, queries: Path | None = None, labels: Path | None = None) -> list[JudgedQuery]:
+        from ingest.judgments import load_judgments
+
         queries = queries or self.catalogue_dir / "query.csv"
         labels = labels or self.catalogue_dir / "label.csv"
         if not queries.exists() or not labels.exists():
@@ -241,6 +281,8 @@ class Engine:
         return load_judgments(queries, labels)
 
     def reindex(self, *, progress: Progress = _quiet) -> Manifest:
+        from ingest.reindex import IndexConfig, reindex
+
         config = IndexConfig(
             recall_k=self.settings.recall_k, keep_versions=self.settings.keep_versions
         )
@@ -314,6 +356,8 @@ class Engine:
 
     def make_ranker(self, name: str) -> Ranker:
         """Ranker ``name`` as the live index version holds it (learned ones from its files)."""
+        from ranker.registry import make_ranker
+
         _, manifest = self.service()
         return make_ranker(
             name, manifest.rankers.get(name, {}), base=self.versions.dir / manifest.version
@@ -332,6 +376,10 @@ class Engine:
         labels: Path | None = None,
         progress: Progress = _quiet,
     ) -> tuple[int, dict[str, SystemScores]]:
+        from ingest.judgments import select_split
+        from ingest.reindex import collect_runs
+        from ranker.evaluation import evaluate
+
         judged = self.judged(queries, labels)
         if not judged:
             raise FileNotFoundError(
@@ -361,6 +409,8 @@ class Engine:
 
     def wipe(self) -> None:
         """Delete the graph, every index version and the generated catalogue under home."""
+        from kg.neo4j_store import Neo4jGraphStore
+
         if isinstance(self.graph, Neo4jGraphStore):
             self.graph.drop()
         self.backend.retain([])

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from app.engine import Engine
 from app.settings import Settings
-from ingest.behaviour import SimulatorConfig, simulate, write_events
+from ingest.events import write_events
 from ingest.formats import read_products
 from ingest.reindex import collect_runs
 from ranker.ab import ab_report, assigner
@@ -33,6 +33,7 @@ from ranker.evaluation import JudgedQuery, evaluate
 from ranker.features import DEFAULT_FEATURES, FeatureSchema
 from ranker.fusion import Ranker
 from ranker.lambdamart import train_lambdamart
+from synthetic.behaviour import SimulatorConfig, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 

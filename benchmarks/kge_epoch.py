@@ -63,17 +63,22 @@ def peak_rss_mib() -> float:
 
 
 def catalogue_triples(size: str | int) -> list[tuple[str, str, str]]:
-    from ingest.catalog import catalogue_batch
-    from ingest.generator import generate_catalog
+    from catalogue.ops import CatalogOps
+    from kg.sqlite_store import SQLiteGraphStore
+    from synthetic.generator import generate_catalog
 
     if size == "tiny":
         from ingest.formats import read_products
 
-        records = read_products(ROOT / "ingest" / "data" / "tiny" / "product.csv").records
+        records = read_products(ROOT / "synthetic" / "data" / "tiny" / "product.csv").records
     else:
         records = generate_catalog(size=size).products  # type: ignore[arg-type]
-    batch = catalogue_batch(records)
-    return [(r.source, str(r.type), r.target) for r in batch.relate]
+    store = SQLiteGraphStore(path=":memory:")
+    try:
+        CatalogOps(store=store).imports.run(records, actor="bench")
+        return list(store.triples())
+    finally:
+        store.close()
 
 
 def time_epochs(

@@ -20,8 +20,6 @@ from ranker.candidates import CandidateSet
 from ranker.evaluation import JudgedQuery, evaluate
 from ranker.features import DEFAULT_FEATURES, NO_KG_FEATURES, FeatureSchema
 from ranker.fusion import FIXED_RANKERS, Ranker, tune_linear
-from ranker.lambdamart import train_lambdamart
-from ranker.neural import train_neural
 from ranker.registry import RANKERS, make_ranker
 from search.analysis import Analyzer
 from search.backends import EmbeddedBackend, IndexBackend
@@ -249,6 +247,9 @@ def _train_and_evaluate(
         train_ndcg,
     )
     if learned and pairs["valid"]:
+        from ranker.lambdamart import train_lambdamart
+        from ranker.neural import train_neural
+
         for name, kind, features in (
             ("lambdamart", "lambdamart", DEFAULT_FEATURES),
             ("lambdamart-nokg", "lambdamart", NO_KG_FEATURES),

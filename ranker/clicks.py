@@ -14,7 +14,8 @@ the examination probability of rank ``k`` (the *propensity*) and the attractiven
 - estimates ``theta`` from the logs by expectation-maximisation in the PBM
   (:func:`estimate_propensities`) and fits ``eta`` to it. The PBM is only identified when
   the same (query, product) is shown at more than one rank: result randomisation
-  (``SimulatorConfig.shuffle_fraction``) or several rankers in the logs provide that;
+  (``synthetic.behaviour.SimulatorConfig.shuffle_fraction``) or several rankers in the
+  logs provide that;
 - debiases clicks by inverse propensity weighting (:func:`click_relevance`): every click
   at rank ``k`` counts ``1 / theta_k``, divided by the product's impressions, an unbiased
   estimate of ``gamma_qd`` (relative to rank 1);
@@ -22,7 +23,7 @@ the examination probability of rank ``k`` (the *propensity*) and the attractiven
   a ranker can be tuned or trained from clicks on the same code path as from labels.
 
 Events are read structurally (:class:`LoggedEvent`): anything with the fields of
-``ingest.behaviour`` events works, and ``ranker`` does not import ``ingest``.
+``ingest.events`` events works, and ``ranker`` imports neither ``ingest`` nor ``synthetic``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from app.settings import Settings
 from ingest.records import ProductRecord
 from search.encoder import MiniLMEncoder
 
-TINY = Path(__file__).resolve().parents[1] / "ingest" / "data" / "tiny"
+TINY = Path(__file__).resolve().parents[1] / "synthetic" / "data" / "tiny"
 
 
 def find_wands_queries() -> Path | None:

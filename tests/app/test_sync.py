@@ -8,7 +8,7 @@ from conftest import SMALL_PRODUCTS
 
 from app.engine import Engine
 from app.settings import Settings
-from ingest.catalog import catalogue_batch
+from catalogue.ops import CatalogOps
 from ingest.formats import write_products
 from kg.schema import EntityKind, EntityWrite, Relation, RelationType, WriteBatch, attribute_id
 from search.encoder import MiniLMEncoder
@@ -79,17 +79,16 @@ def test_new_and_deleted_products_follow_the_graph(tmp_path: Path, encoder: Mini
     engine = built(tmp_path, encoder)
     from ingest.records import ProductRecord
 
-    engine.graph.write(
-        catalogue_batch(
-            [
-                ProductRecord(
-                    product_id="H1",
-                    name="Macrame hanging chair",
-                    product_class="Hammocks",
-                    brand="Birchley",
-                )
-            ]
-        ),
+    CatalogOps(store=engine.graph).imports.run(
+        [
+            ProductRecord(
+                product_id="H1",
+                name="Macrame hanging chair",
+                product_class="Hammocks",
+                category_path=("Outdoor", "Hammocks"),
+                brand="Birchley",
+            )
+        ],
         actor="editor",
     )
     engine.graph.write(WriteBatch(deletes=("product:L1",)), actor="editor")
@@ -118,18 +117,16 @@ def test_kge_artefact_joins_the_index_and_new_products_get_stale_vectors(
 
     from ingest.records import ProductRecord
 
-    engine.graph.write(
-        catalogue_batch(
-            [
-                ProductRecord(
-                    product_id="N9",
-                    name="Oak side table",
-                    product_class="End Tables",
-                    category_path=("Furniture", "Living Room", "End Tables"),
-                    brand="Oakhaven",
-                )
-            ]
-        ),
+    CatalogOps(store=engine.graph).imports.run(
+        [
+            ProductRecord(
+                product_id="N9",
+                name="Oak side table",
+                product_class="End Tables",
+                category_path=("Furniture", "Living Room", "End Tables"),
+                brand="Oakhaven",
+            )
+        ],
         actor="editor",
     )
     engine.sync()

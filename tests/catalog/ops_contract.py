@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from conftest import SMALL_PRODUCTS
 
-from ingest.catalog import catalogue_batch
+from catalogue.index import CatalogIndex
+from catalogue.ops import CatalogOps
+from catalogue.validation import CatalogError
 from ingest.formats import write_products
 from ingest.records import ProductRecord
-from kg.catalog_ops import CatalogOps
-from kg.catalog_ops.index import CatalogIndex
 from kg.schema import (
     Change,
     Entity,
@@ -25,7 +25,6 @@ from kg.schema import (
     WriteBatch,
 )
 from kg.store import GraphStore, Subgraph
-from kg.validation import CatalogError
 
 S1, S2, B2 = "product:S1", "product:S2", "product:B2"
 SOFAS = "category:furniture/living-room/sofas"
@@ -107,8 +106,9 @@ def with_changes(pid: str, **changes: Any) -> ProductRecord:
 class CatalogOpsContract:
     @pytest.fixture
     def ops(self, store: GraphStore) -> CatalogOps:
-        store.write(catalogue_batch(SMALL_PRODUCTS), actor="seed")
-        return CatalogOps(store=store)
+        ops = CatalogOps(store=store)
+        ops.imports.run(SMALL_PRODUCTS, actor="seed")
+        return ops
 
     # -- products -------------------------------------------------------------------------
 

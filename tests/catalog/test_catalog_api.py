@@ -20,8 +20,8 @@ from app.auth import Require, Role
 from app.catalog_api import admin_router, router
 from app.engine import Engine
 from app.settings import Settings
+from catalogue.ops import CatalogOps
 from ingest.formats import write_products
-from kg.catalog_ops import CatalogOps
 from kg.schema import EntityKind
 from search.encoder import MiniLMEncoder
 

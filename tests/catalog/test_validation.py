@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kg.schema import Relation, RelationType
-from kg.store import InvalidRelation, UnknownEntity, VersionConflict
-from kg.validation import (
+from catalogue.validation import (
     CatalogError,
     Code,
     check_attribute_keys,
@@ -16,6 +14,8 @@ from kg.validation import (
     check_relation_kinds,
     issue_from_store_error,
 )
+from kg.schema import Relation, RelationType
+from kg.store import InvalidRelation, UnknownEntity, VersionConflict
 
 
 def test_product_fields_reuse_the_record_rules() -> None:

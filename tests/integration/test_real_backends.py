@@ -11,8 +11,7 @@ from conftest import TINY, unique_namespace
 
 from app.engine import Engine
 from app.settings import Settings
-from ingest.catalog import catalogue_batch
-from ingest.formats import read_products
+from catalogue.ops import CatalogOps
 from ingest.judgments import select_split
 from ingest.records import ProductRecord
 from kg.documents import product_documents
@@ -29,7 +28,7 @@ pytestmark = pytest.mark.integration
 def test_tantivy_and_elasticsearch_rank_alike(es_url: str) -> None:
     """Same analysis, same BM25: top-10 overlap on the tiny catalogue's queries >= 0.8."""
     store = SQLiteGraphStore(path=":memory:")
-    store.write(catalogue_batch(read_products(TINY / "product.csv").records), actor="test")
+    CatalogOps(store=store).imports.run(TINY / "product.csv", actor="test")
     analyzer = Analyzer()
     docs = [keyword_doc(d, analyzer) for d in product_documents(store)]
     tantivy = TantivyKeywordIndex()
@@ -105,14 +104,15 @@ def test_searches_during_a_reindex_never_fail_or_mix(server_engine: Engine) -> N
     engine.reindex()
     query = "striped hammock"
     before = [h.product_id for h in engine.service()[0].search(query, k=10).hits]
-    engine.graph.write(
-        catalogue_batch(
-            [
-                ProductRecord(
-                    product_id="NEW1", name="Zebra striped hammock", product_class="Hammocks"
-                )
-            ]
-        ),
+    CatalogOps(store=engine.graph).imports.run(
+        [
+            ProductRecord(
+                product_id="NEW1",
+                name="Zebra striped hammock",
+                product_class="Hammocks",
+                category_path=("Outdoor", "Hammocks"),
+            )
+        ],
         actor="test",
     )
     results: list[tuple[str, list[str]]] = []

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from ingest.catalog import catalogue_batch
-from ingest.formats import read_products
+from catalogue.ops import CatalogOps
 from kg.kge import KGEArtefactError, KGEmbeddings, UnknownEmbedding
 from kg.kge_training import (
     MIN_TRIPLES,
@@ -28,14 +27,14 @@ from kg.kge_training import (
 )
 from kg.sqlite_store import SQLiteGraphStore
 
-TINY = Path(__file__).resolve().parents[2] / "ingest" / "data" / "tiny" / "product.csv"
+TINY = Path(__file__).resolve().parents[2] / "synthetic" / "data" / "tiny" / "product.csv"
 Triple = tuple[str, str, str]
 
 
 @pytest.fixture(scope="module")
 def tiny_graph() -> Iterator[tuple[list[Triple], int]]:
     store = SQLiteGraphStore(path=":memory:")
-    store.write(catalogue_batch(read_products(TINY).records), actor="test")
+    CatalogOps(store=store).imports.run(TINY, actor="test")
     yield sorted(store.triples()), store.revision
     store.close()
 

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from ingest.behaviour import Click, Event, Impression, Purchase, SimulatorConfig, simulate
-from ingest.generator import generate_catalog
+from ingest.events import Click, Event, Impression, Purchase
 from ingest.judgments import judged_queries
 from ingest.records import ProductRecord
 from ranker.ab import ab_report, assign_variant, assigner, wilson_interval
 from ranker.evaluation import JudgedQuery
+from synthetic.behaviour import SimulatorConfig, simulate
+from synthetic.generator import generate_catalog
 
 HALF = {"A": 0.5, "B": 0.5}
 

@@ -7,8 +7,7 @@ from statistics import fmean
 
 import pytest
 
-from ingest.behaviour import Click, Event, Impression, SimulatorConfig, simulate
-from ingest.generator import generate_catalog
+from ingest.events import Click, Event, Impression
 from ingest.judgments import judged_queries
 from ingest.records import ProductRecord
 from ranker.clicks import (
@@ -23,6 +22,8 @@ from ranker.clicks import (
 )
 from ranker.evaluation import JudgedQuery
 from ranker.metrics import ndcg_at_k
+from synthetic.behaviour import SimulatorConfig, simulate
+from synthetic.generator import generate_catalog
 
 
 @dataclass(frozen=True)

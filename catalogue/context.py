@@ -8,10 +8,10 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from kg.catalog_ops.index import CatalogIndex
+from catalogue.index import CatalogIndex
+from catalogue.validation import CatalogError, Code, issue_from_store_error
 from kg.schema import Entity, EntityKind, EntityWrite, JsonValue, Relation, WriteBatch, slug
 from kg.store import GraphError, GraphStore
-from kg.validation import CatalogError, Code, issue_from_store_error
 
 __all__ = ["EDIT_MARK", "RELATIONS_MARK", "Context", "EditResult", "public"]
 

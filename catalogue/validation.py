@@ -5,7 +5,7 @@ entity it concerns, the field and the rule, so the API can answer with JSON and 
 with a message. A :class:`CatalogError` carries one or more issues; when it is raised
 nothing was written.
 
-The rules are pure functions over plain values; :mod:`kg.catalog_ops` gathers the values
+The rules are pure functions over plain values; :mod:`catalogue.ops` gathers the values
 from the graph (the current catalogue) and calls them before it writes.
 """
 

@@ -7,9 +7,9 @@ its material may be only in the description or the features, class nouns are oft
 synonym ("Couch", "Bureau"), some descriptions mention a decoy colour, and ~3% of names
 have a typo. So no single signal (name match, features, embeddings) wins by construction.
 
-Products are made by :mod:`ingest.productgen`, queries and labels by
-:mod:`ingest.querygen`; the word lists live in :mod:`ingest.vocab` and
-:mod:`ingest.vocab_classes`. Everything is drawn from
+Products are made by :mod:`synthetic.productgen`, queries and labels by
+:mod:`synthetic.querygen`; the word lists are the data files read by
+:mod:`synthetic.vocab`. Everything is drawn from
 ``random.Random`` instances seeded from ``seed``: the same seed and size give the same
 catalogue, on any machine and Python hash seed.
 """
@@ -23,11 +23,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from ingest.productgen import ProductMaker
-from ingest.querygen import CatalogIndex, DraftQuery, GenProduct, build_queries, judge
 from ingest.records import Grade, LabelRecord, ProductRecord, QueryRecord, Split
-from ingest.vocab import BRANDS, DEPARTMENTS, ClassSpec
-from ingest.vocab_classes import CLASSES
+from synthetic.productgen import ProductMaker
+from synthetic.querygen import CatalogIndex, DraftQuery, GenProduct, build_queries, judge
+from synthetic.vocab import ClassSpec, vocabulary
 
 __all__ = ["SIZES", "CatalogSize", "GeneratedCatalog", "generate_catalog", "split_for"]
 
@@ -139,14 +138,16 @@ class _Streams:
 
 def _assign_brand_departments(rng: random.Random) -> dict[str, tuple[str, ...]]:
     """Each brand sells in 2–3 departments; every department gets brands."""
-    class_count = {d: sum(1 for c in CLASSES if c.path[0] == d) for d in DEPARTMENTS}
-    weights = [class_count[d] + 1 for d in DEPARTMENTS]
+    vocab = vocabulary()
+    departments = vocab.departments
+    class_count = {d: sum(1 for c in vocab.classes if c.path[0] == d) for d in departments}
+    weights = [class_count[d] + 1 for d in departments]
     out: dict[str, tuple[str, ...]] = {}
-    for i, brand in enumerate(BRANDS):
-        depts = [DEPARTMENTS[i % len(DEPARTMENTS)]]
+    for i, brand in enumerate(vocab.brands):
+        depts = [departments[i % len(departments)]]
         want = rng.choice((2, 2, 3))
         while len(depts) < want:
-            d = rng.choices(DEPARTMENTS, weights=weights)[0]
+            d = rng.choices(departments, weights=weights)[0]
             if d not in depts:
                 depts.append(d)
         out[brand] = tuple(depts)
@@ -156,7 +157,7 @@ def _assign_brand_departments(rng: random.Random) -> dict[str, tuple[str, ...]]:
 def _allocate_classes(n: int, rng: random.Random) -> list[ClassSpec]:
     """Which class each product belongs to: every class at least once (when n allows),
     the rest in proportion to the class weight; shuffled."""
-    ranked = sorted(CLASSES, key=lambda c: -c.weight)[:n]
+    ranked = sorted(vocabulary().classes, key=lambda c: -c.weight)[:n]
     total = sum(c.weight for c in ranked)
     extra = n - len(ranked)
     shares = [c.weight * extra / total for c in ranked]

@@ -21,6 +21,7 @@ from kg.schema import (
     Relation,
     RelationType,
     kind_of,
+    slug,
 )
 from kg.store import GraphStore
 
@@ -44,7 +45,7 @@ class CatalogIndex:
         self.revision = -1  # never read
         self.kinds: dict[str, EntityKind] = {}
         self.product_class: dict[str, str] = {}
-        self.names: dict[str, str] = {}  # brand and category names
+        self.names: dict[str, str] = {}  # names of named entities (brands, categories)
         self.attribute: dict[str, tuple[str, str]] = {}  # attr id -> (key, value)
         self.out: dict[str, dict[RelationType, set[str]]] = defaultdict(lambda: defaultdict(set))
         self.into: dict[str, dict[RelationType, set[str]]] = defaultdict(lambda: defaultdict(set))
@@ -191,6 +192,10 @@ class CatalogIndex:
                     keys.add(self.attribute[aid][0])
         return keys
 
+    def has_class(self, product_class: str) -> bool:
+        """Whether any product of the catalogue is of ``product_class``."""
+        return bool(self._by_class.get(product_class))
+
     def classes(self) -> list[str]:
         return sorted(c for c, members in self._by_class.items() if members)
 
@@ -205,6 +210,8 @@ class CatalogIndex:
         }
 
     def category_path(self, category: str) -> tuple[str, ...]:
+        """The names from the top of ``category``'s tree down to it (any named entity:
+        one outside a tree has its name alone)."""
         path: list[str] = []
         node: str | None = category
         seen: set[str] = set()
@@ -235,30 +242,34 @@ class CatalogIndex:
 
     def _tables(self) -> dict[str, dict[object, str]]:
         if self._lookups is None:
-            brands: dict[object, str] = {}
-            paths: dict[object, str] = {}
+            named: dict[object, str] = {}
             values: dict[object, str] = {}
             for eid in sorted(self.kinds):
                 kind = self.kinds[eid]
-                if kind is EntityKind.BRAND:
-                    brands.setdefault(self.names.get(eid, "").casefold(), eid)
-                elif kind is EntityKind.CATEGORY:
-                    key = tuple(p.casefold() for p in self.category_path(eid))
-                    paths.setdefault(key, eid)
-                elif kind is EntityKind.ATTRIBUTE_VALUE:
+                if kind is EntityKind.ATTRIBUTE_VALUE:
                     k, v = self.attribute.get(eid, ("", ""))
-                    values.setdefault((k.casefold(), v.casefold()), eid)
-            self._lookups = {"brand": brands, "path": paths, "value": values}
+                    values.setdefault((k.casefold(), slug(v)), eid)
+                elif kind is not EntityKind.PRODUCT:
+                    key = (kind, *(p.casefold() for p in self.category_path(eid)))
+                    named.setdefault(key, eid)
+            self._lookups = {"named": named, "value": values}
         return self._lookups
 
+    def named(self, kind: EntityKind, path: Iterable[str]) -> str | None:
+        """The entity of ``kind`` at ``path``, its name and its parents' (outermost first;
+        an entity outside a tree: its name alone). Case-insensitive."""
+        return self._tables()["named"].get((kind, *(p.strip().casefold() for p in path)))
+
     def brand_named(self, name: str) -> str | None:
-        return self._tables()["brand"].get(name.strip().casefold())
+        return self.named(EntityKind.BRAND, (name,))
 
     def category_at(self, path: Iterable[str]) -> str | None:
-        return self._tables()["path"].get(tuple(p.strip().casefold() for p in path))
+        return self.named(EntityKind.CATEGORY, path)
 
     def attribute_value(self, key: str, value: str) -> str | None:
-        return self._tables()["value"].get((key.strip().casefold(), value.strip().casefold()))
+        """The value of ``key`` spelled like ``value``: the same slug ("Multi-Color" and
+        "multi color" are one value), as search's entity linking identifies them."""
+        return self._tables()["value"].get((key.strip().casefold(), slug(value)))
 
     def values_of_key(self, key: str) -> list[str]:
         folded = key.strip().casefold()

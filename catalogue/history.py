@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from kg.catalog_ops.context import EDIT_MARK, RELATIONS_MARK, Context, EditResult, public
-from kg.catalog_ops.relations import RelationOps
+from catalogue.context import EDIT_MARK, RELATIONS_MARK, Context, EditResult, public
+from catalogue.relations import RelationOps
+from catalogue.validation import CatalogError, Code
 from kg.schema import (
     Change,
     EntityWrite,
@@ -24,7 +25,6 @@ from kg.schema import (
     WriteBatch,
     kind_of,
 )
-from kg.validation import CatalogError, Code
 
 __all__ = ["AuditEntry", "History"]
 

@@ -12,17 +12,19 @@ reversible.
 
 Each edit is one atomic :class:`~kg.schema.WriteBatch`; an edit of an existing entity
 names the version its editor read and is refused (``version_conflict``) if it moved.
-Rule violations raise :class:`~kg.validation.CatalogError` with stable codes.
+Rule violations raise :class:`~catalogue.validation.CatalogError` with stable codes.
 """
 
 from __future__ import annotations
 
-from kg.catalog_ops.context import EDIT_MARK, RELATIONS_MARK, Context, EditResult
-from kg.catalog_ops.history import AuditEntry, History
-from kg.catalog_ops.imports import FieldChange, ImportMode, ImportOps, ImportReport, ProductChange
-from kg.catalog_ops.products import PRODUCT_FIELDS, ProductOps, ProductSummary, ProductView
-from kg.catalog_ops.relations import RelationOps, parse_relation
-from kg.catalog_ops.taxonomy import AttributeOps, BrandOps, CategoryOps, Named
+from catalogue.context import EDIT_MARK, RELATIONS_MARK, Context, EditResult
+from catalogue.history import AuditEntry, History
+from catalogue.imports import FieldChange, ImportMode, ImportOps, ImportReport, ProductChange
+from catalogue.kinds import NAMED_KINDS
+from catalogue.products import PRODUCT_FIELDS, ProductOps, ProductSummary, ProductView
+from catalogue.relations import RelationOps, parse_relation
+from catalogue.taxonomy import AttributeOps, Named, NamedOps
+from kg.schema import EntityKind
 from kg.store import GraphStore
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "ImportMode",
     "ImportReport",
     "Named",
+    "NamedOps",
     "ProductChange",
     "ProductSummary",
     "ProductView",
@@ -49,10 +52,15 @@ class CatalogOps:
     def __init__(self, *, store: GraphStore, max_delete_share: float = 0.1) -> None:
         self._ctx = Context(store=store, max_delete_share=max_delete_share)
         self.products = ProductOps(self._ctx)
-        self.brands = BrandOps(self._ctx)
-        self.categories = CategoryOps(self._ctx)
+        #: One :class:`NamedOps` per declared kind (:data:`~catalogue.kinds.NAMED_KINDS`).
+        self.named: dict[EntityKind, NamedOps] = {
+            spec.kind: NamedOps(self._ctx, spec) for spec in NAMED_KINDS
+        }
+        self.brands = self.named[EntityKind.BRAND]
+        self.categories = self.named[EntityKind.CATEGORY]
         self.attributes = AttributeOps(self._ctx)
-        self.relations = RelationOps(self._ctx, self.products, self.categories)
+        trees = {ops.spec.parent: ops for ops in self.named.values() if ops.spec.parent}
+        self.relations = RelationOps(self._ctx, self.products, trees)
         self.imports = ImportOps(self._ctx)
         self.history = History(self._ctx, self.relations)
 

@@ -1,4 +1,5 @@
-"""Brands, categories and attribute values: create, rename, merge, move, delete.
+"""Named entities (brands, categories: one :class:`NamedOps` per declared kind) and
+attribute values: create, rename, merge, move, delete.
 
 Ids are stable: a rename changes the ``name`` (or ``key``/``value``) property, never the
 id, so links from outside (saved filters, logs) keep working. Look-ups by name go through
@@ -7,10 +8,12 @@ the index, so a renamed entity is found by its new name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from kg.catalog_ops.context import Context, EditResult
-from kg.catalog_ops.index import CatalogIndex
+from catalogue.context import Context, EditResult
+from catalogue.index import CatalogIndex
+from catalogue.kinds import EntityKindSpec
+from catalogue.validation import CatalogError, Code, check_category_parent, raise_issues
 from kg.schema import (
     Entity,
     EntityKind,
@@ -19,12 +22,10 @@ from kg.schema import (
     Relation,
     RelationType,
     WriteBatch,
-    brand_id,
     slug,
 )
-from kg.validation import CatalogError, Code, check_category_parent, raise_issues
 
-__all__ = ["AttributeOps", "BrandOps", "CategoryOps", "Named"]
+__all__ = ["AttributeOps", "Named", "NamedOps"]
 
 
 def _name(value: object, fld: str, eid: str | None) -> str:
@@ -94,12 +95,15 @@ def _merge_batch(
 
 @dataclass(frozen=True, slots=True)
 class Named:
+    """A named entity as an editor sees it; ``parent`` and ``path`` for one in a tree."""
+
     entity_id: str
     name: str
     version: int
     products: int
     parent: str | None = None
     path: tuple[str, ...] = ()
+    in_tree: bool = False
 
     def as_dict(self) -> dict[str, JsonValue]:
         out: dict[str, JsonValue] = {
@@ -108,105 +112,10 @@ class Named:
             "version": self.version,
             "products": self.products,
         }
-        if self.entity_id.startswith("category:"):
+        if self.in_tree:
             out["parent"] = self.parent
             out["path"] = list(self.path)
         return out
-
-
-class BrandOps:
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
-
-    @staticmethod
-    def _id(bid: str) -> str:
-        return bid if bid.startswith("brand:") else f"brand:{bid}"
-
-    def list(self) -> list[Named]:
-        with self._ctx.editing() as idx:
-            brands = self._ctx.store.get_many(idx.ids_of(EntityKind.BRAND))
-            return [
-                Named(
-                    b.id,
-                    idx.names.get(b.id, ""),
-                    b.version,
-                    len(idx.sources(b.id, RelationType.HAS_BRAND)),
-                )
-                for b in sorted(brands.values(), key=lambda e: e.id)
-            ]
-
-    def create(self, name: object, *, actor: str) -> EditResult:
-        text = _name(name, "name", None)
-        with self._ctx.editing() as idx:
-            self._unique(idx, text, None)
-            bid = self._ctx.fresh_id(brand_id(text))
-            upsert = self._ctx.created(bid, EntityKind.BRAND, {"name": text})
-            revision = self._ctx.write(WriteBatch(upserts=(upsert,)), actor=actor, creates=[bid])
-            return self._ctx.result(bid, revision)
-
-    def rename(self, bid: str, name: object, *, expected_version: int, actor: str) -> EditResult:
-        bid = self._id(bid)
-        text = _name(name, "name", bid)
-        with self._ctx.editing() as idx:
-            entity = self._ctx.entity(bid, EntityKind.BRAND)
-            self._ctx.check_version(entity, expected_version)
-            self._unique(idx, text, bid)
-            if entity.properties.get("name") == text:
-                return self._ctx.unchanged(entity, "same name")
-            props = {**entity.properties, "name": text}
-            revision = self._ctx.write(
-                WriteBatch(upserts=(self._ctx.bumped(entity, props),)), actor=actor
-            )
-            return self._ctx.result(bid, revision)
-
-    def merge(
-        self,
-        winner: str,
-        loser: str,
-        *,
-        expected_version: int,
-        loser_expected_version: int,
-        actor: str,
-    ) -> EditResult:
-        """Re-link the loser's products to the winner and delete the loser."""
-        wid, lid = self._id(winner), self._id(loser)
-        _distinct(wid, lid)
-        with self._ctx.editing() as idx:
-            w = self._ctx.entity(wid, EntityKind.BRAND)
-            lo = self._ctx.entity(lid, EntityKind.BRAND)
-            batch = _merge_batch(
-                self._ctx,
-                idx,
-                w,
-                lo,
-                RelationType.HAS_BRAND,
-                winner_expected=expected_version,
-                loser_expected=loser_expected_version,
-            )
-            return self._ctx.result(wid, self._ctx.write(batch, actor=actor))
-
-    def delete(self, bid: str, *, expected_version: int, actor: str) -> EditResult:
-        bid = self._id(bid)
-        with self._ctx.editing() as idx:
-            entity = self._ctx.entity(bid, EntityKind.BRAND)
-            self._ctx.check_version(entity, expected_version)
-            users = idx.sources(bid, RelationType.HAS_BRAND)
-            if users:
-                raise _in_use(bid, "products", len(users))
-            revision = self._ctx.write(self._ctx.deletion(entity, []), actor=actor)
-            return EditResult(bid, None, revision)
-
-    @staticmethod
-    def _unique(idx: CatalogIndex, name: str, own: str | None) -> None:
-        holder = idx.brand_named(name)
-        if holder is not None and holder != own:
-            raise CatalogError.one(
-                Code.ALREADY_EXISTS,
-                f"brand {name!r} exists already ({holder}); merge instead",
-                entity_id=holder,
-                field="name",
-                rule="unique_name",
-            )
 
 
 def _distinct(winner: str, loser: str) -> None:
@@ -220,63 +129,69 @@ def _distinct(winner: str, loser: str) -> None:
         )
 
 
-class CategoryOps:
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
+class NamedOps:
+    """List, create, rename, move, merge and delete the entities of one named kind, as
+    its :class:`~catalogue.kinds.EntityKindSpec` declares it (``ops.brands``,
+    ``ops.categories``)."""
 
-    @staticmethod
-    def _id(cid: str) -> str:
-        return cid if cid.startswith("category:") else f"category:{cid}"
+    def __init__(self, ctx: Context, spec: EntityKindSpec) -> None:
+        self._ctx = ctx
+        self.spec = spec
+
+    def _id(self, eid: str) -> str:
+        """``oakhaven`` or ``brand:oakhaven`` -> ``brand:oakhaven``."""
+        return eid if eid.startswith(self.spec.prefix) else f"{self.spec.prefix}{eid}"
+
+    def _view(self, idx: CatalogIndex, entity: Entity) -> Named:
+        tree = self.spec.tree
+        return Named(
+            entity.id,
+            idx.names.get(entity.id, ""),
+            entity.version,
+            len(idx.sources(entity.id, self.spec.products)),
+            idx.parent(entity.id) if tree else None,
+            idx.category_path(entity.id) if tree else (),
+            in_tree=tree,
+        )
 
     def list(self) -> list[Named]:
         with self._ctx.editing() as idx:
-            found = self._ctx.store.get_many(idx.ids_of(EntityKind.CATEGORY))
-            return [
-                Named(
-                    c.id,
-                    idx.names.get(c.id, ""),
-                    c.version,
-                    len(idx.sources(c.id, RelationType.IN_CATEGORY)),
-                    idx.parent(c.id),
-                    idx.category_path(c.id),
-                )
-                for c in sorted(found.values(), key=lambda e: e.id)
-            ]
+            found = self._ctx.store.get_many(idx.ids_of(self.spec.kind))
+            return [self._view(idx, e) for e in sorted(found.values(), key=lambda e: e.id)]
+
+    def get(self, eid: str) -> Named:
+        eid = self._id(eid)
+        with self._ctx.editing() as idx:
+            return self._view(idx, self._ctx.entity(eid, self.spec.kind))
 
     def create(self, name: object, *, parent: str | None = None, actor: str) -> EditResult:
+        """A new entity named ``name`` (in a tree: under ``parent``, else at the top)."""
+        spec = self.spec
         text = _name(name, "name", None)
         with self._ctx.editing() as idx:
-            pid = self._id(parent) if parent else None
-            if pid is not None and not idx.exists(pid):
-                raise CatalogError.one(
-                    Code.UNKNOWN_ENTITY,
-                    f"parent category {pid!r} does not exist",
-                    entity_id=pid,
-                    field="parent",
-                    rule="relation_targets_exist",
-                )
+            pid = self._parent(idx, parent)
             path = (*idx.category_path(pid), text) if pid else (text,)
-            holder = idx.category_at(path)
-            if holder is not None:
-                raise CatalogError.one(
-                    Code.ALREADY_EXISTS,
-                    f"category {' / '.join(path)!r} exists already ({holder})",
-                    entity_id=holder,
-                    field="name",
-                    rule="unique_name",
-                )
-            base = f"{pid}/{slug(text)}" if pid else f"category:{slug(text)}"
-            cid = self._ctx.fresh_id(base)
-            upsert = self._ctx.created(cid, EntityKind.CATEGORY, {"name": text, "depth": len(path)})
-            relate = (Relation(cid, RelationType.SUBCATEGORY_OF, pid),) if pid else ()
+            self._unique(idx, path, None)
+            eid = self._ctx.fresh_id(f"{pid}/{slug(text)}" if pid else spec.prefix + slug(text))
+            props: dict[str, JsonValue] = {"name": text}
+            if spec.tree:
+                props["depth"] = len(path)
+            relate = (Relation(eid, spec.parent, pid),) if pid and spec.parent else ()
+            upsert = self._ctx.created(eid, spec.kind, props)
             revision = self._ctx.write(
-                WriteBatch(upserts=(upsert,), relate=relate), actor=actor, creates=[cid]
+                WriteBatch(upserts=(upsert,), relate=relate), actor=actor, creates=[eid]
             )
-            return self._ctx.result(cid, revision)
+            return self._ctx.result(eid, revision)
+
+    def rename(self, eid: str, name: object, *, expected_version: int, actor: str) -> EditResult:
+        """Give the entity a new name; its id stays."""
+        text = _name(name, "name", self._id(eid))
+        result = self.update(eid, expected_version=expected_version, actor=actor, name=text)
+        return result if result.written else replace(result, notes=("same name",))
 
     def update(
         self,
-        cid: str,
+        eid: str,
         *,
         expected_version: int,
         actor: str,
@@ -286,51 +201,37 @@ class CategoryOps:
     ) -> EditResult:
         """Rename (``name``) and/or move (``move=True``: under ``parent``, ``None`` = to
         the top). A move may not create a cycle; the depths below it follow."""
-        cid = self._id(cid)
+        eid = self._id(eid)
+        spec = self.spec
         with self._ctx.editing() as idx:
-            entity = self._ctx.entity(cid, EntityKind.CATEGORY)
+            entity = self._ctx.entity(eid, spec.kind)
             self._ctx.check_version(entity, expected_version)
             props: dict[str, JsonValue] = dict(entity.properties)
-            old_parent = idx.parent(cid)
-            new_parent = (self._id(parent) if parent else None) if move else old_parent
             if name is not None:
-                props["name"] = _name(name, "name", cid)
+                props["name"] = _name(name, "name", eid)
+            old_parent = idx.parent(eid) if spec.tree else None
+            new_parent = self._parent(idx, parent, move=old_parent) if move else old_parent
             relate: list[Relation] = []
             unrelate: list[Relation] = []
             depth_moves = 0
-            if new_parent != old_parent:
-                if new_parent is not None and not idx.exists(new_parent):
-                    raise CatalogError.one(
-                        Code.UNKNOWN_ENTITY,
-                        f"parent category {new_parent!r} does not exist",
-                        entity_id=new_parent,
-                        field="parent",
-                        rule="relation_targets_exist",
-                    )
-                raise_issues(check_category_parent(cid, new_parent, idx.parents()))
+            if new_parent != old_parent and spec.parent is not None:
+                raise_issues(check_category_parent(eid, new_parent, idx.parents()))
                 if old_parent is not None:
-                    unrelate.append(Relation(cid, RelationType.SUBCATEGORY_OF, old_parent))
+                    unrelate.append(Relation(eid, spec.parent, old_parent))
                 if new_parent is not None:
-                    relate.append(Relation(cid, RelationType.SUBCATEGORY_OF, new_parent))
+                    relate.append(Relation(eid, spec.parent, new_parent))
                 depth = len(idx.category_path(new_parent)) + 1 if new_parent else 1
                 props["depth"] = depth
-                depth_moves = depth - len(idx.category_path(cid))
-            text = props.get("name")
-            path = (*idx.category_path(new_parent), str(text)) if new_parent else (str(text),)
-            holder = idx.category_at(path)
-            if holder is not None and holder != cid:
-                raise CatalogError.one(
-                    Code.ALREADY_EXISTS,
-                    f"category {' / '.join(path)!r} exists already ({holder})",
-                    entity_id=holder,
-                    field="name",
-                    rule="unique_name",
-                )
+                depth_moves = depth - len(idx.category_path(eid))
+            text = str(props.get("name"))
+            self._unique(
+                idx, (*idx.category_path(new_parent), text) if new_parent else (text,), eid
+            )
             if props == dict(entity.properties) and not relate and not unrelate:
                 return self._ctx.unchanged(entity, "no change")
             upserts = [self._ctx.bumped(entity, props)]
             if depth_moves:
-                below = self._ctx.store.get_many(idx.descendants(cid))
+                below = self._ctx.store.get_many(idx.descendants(eid))
                 for child in below.values():
                     old = child.properties.get("depth")
                     if isinstance(old, int):
@@ -342,29 +243,107 @@ class CategoryOps:
             batch = WriteBatch(
                 upserts=tuple(upserts), relate=tuple(relate), unrelate=tuple(unrelate)
             )
-            return self._ctx.result(cid, self._ctx.write(batch, actor=actor))
+            return self._ctx.result(eid, self._ctx.write(batch, actor=actor))
 
-    def delete(self, cid: str, *, expected_version: int, actor: str) -> EditResult:
-        """Delete an empty category (no products, no subcategories)."""
-        cid = self._id(cid)
+    def merge(
+        self,
+        winner: str,
+        loser: str,
+        *,
+        expected_version: int,
+        loser_expected_version: int,
+        actor: str,
+    ) -> EditResult:
+        """Re-link the loser's products to the winner and delete the loser."""
+        spec = self.spec
+        if not spec.mergeable:
+            raise CatalogError.one(
+                Code.INVALID_VALUE,
+                f"{spec.path} do not merge",
+                entity_id=winner,
+                field="source",
+                rule="mergeable",
+            )
+        wid, lid = self._id(winner), self._id(loser)
+        _distinct(wid, lid)
         with self._ctx.editing() as idx:
-            entity = self._ctx.entity(cid, EntityKind.CATEGORY)
+            w = self._ctx.entity(wid, spec.kind)
+            lo = self._ctx.entity(lid, spec.kind)
+            batch = _merge_batch(
+                self._ctx,
+                idx,
+                w,
+                lo,
+                spec.products,
+                winner_expected=expected_version,
+                loser_expected=loser_expected_version,
+            )
+            return self._ctx.result(wid, self._ctx.write(batch, actor=actor))
+
+    def delete(self, eid: str, *, expected_version: int, actor: str) -> EditResult:
+        """Delete an entity no product uses (in a tree: without children either)."""
+        spec = self.spec
+        eid = self._id(eid)
+        with self._ctx.editing() as idx:
+            entity = self._ctx.entity(eid, spec.kind)
             self._ctx.check_version(entity, expected_version)
-            products = idx.sources(cid, RelationType.IN_CATEGORY)
-            if products:
+            users = idx.sources(eid, spec.products)
+            if users and spec.required:
                 raise CatalogError.one(
                     Code.ORPHAN_PRODUCT,
-                    f"deleting {cid!r} would leave {len(products)} products without a "
-                    f"category (e.g. {sorted(products)[0]}); move them first",
-                    entity_id=cid,
+                    f"deleting {eid!r} would leave {len(users)} products without a "
+                    f"{spec.label} (e.g. {sorted(users)[0]}); move them first",
+                    entity_id=eid,
                     field="id",
-                    rule="product_has_category",
+                    rule=f"product_has_{spec.label}",
                 )
-            children = idx.sources(cid, RelationType.SUBCATEGORY_OF)
+            if users:
+                raise _in_use(eid, "products", len(users))
+            children = idx.sources(eid, spec.parent) if spec.parent else set()
             if children:
-                raise _in_use(cid, "subcategories", len(children))
-            batch = self._ctx.deletion(entity, idx.relations_of(cid))
-            return EditResult(cid, None, self._ctx.write(batch, actor=actor))
+                raise _in_use(eid, f"sub{spec.path}", len(children))
+            batch = self._ctx.deletion(entity, idx.relations_of(eid))
+            return EditResult(eid, None, self._ctx.write(batch, actor=actor))
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def _parent(
+        self, idx: CatalogIndex, parent: str | None, *, move: str | None = None
+    ) -> str | None:
+        """The parent id ``parent`` names (``None``: the top); it must exist unless it is
+        the current one (``move``)."""
+        if not parent:
+            return None
+        label = self.spec.label
+        if not self.spec.tree:
+            raise CatalogError.one(
+                Code.INVALID_VALUE,
+                f"a {label} has no parent",
+                field="parent",
+                rule="no_parent",
+            )
+        pid = self._id(parent)
+        if pid != move and not idx.exists(pid):
+            raise CatalogError.one(
+                Code.UNKNOWN_ENTITY,
+                f"parent {label} {pid!r} does not exist",
+                entity_id=pid,
+                field="parent",
+                rule="relation_targets_exist",
+            )
+        return pid
+
+    def _unique(self, idx: CatalogIndex, path: tuple[str, ...], own: str | None) -> None:
+        holder = idx.named(self.spec.kind, path)
+        if holder is not None and holder != own:
+            merge = "; merge instead" if self.spec.mergeable else ""
+            raise CatalogError.one(
+                Code.ALREADY_EXISTS,
+                f"{self.spec.label} {' / '.join(path)!r} exists already ({holder}){merge}",
+                entity_id=holder,
+                field="name",
+                rule="unique_name",
+            )
 
 
 class AttributeOps:

@@ -17,23 +17,8 @@ from dataclasses import dataclass
 from functools import cache
 
 from ingest.records import QueryKind
-from ingest.typos import misspell_text
-from ingest.vocab import (
-    ATTRIBUTE_KINDS,
-    COLOR_WORDS,
-    COUNT_WORDS,
-    FINISH_WORDS,
-    MATERIALS,
-    NUMERIC_TOLERANCE,
-    PATTERN_WORDS,
-    SHAPE_WORDS,
-    SIZES,
-    STOPWORDS,
-    STYLE_WORDS,
-    WANDS_QUERIES,
-    ClassSpec,
-)
-from ingest.vocab_classes import CLASSES, RELATED
+from synthetic.typos import misspell_text
+from synthetic.vocab import ClassSpec, vocabulary
 
 __all__ = [
     "MAX_IRRELEVANT",
@@ -93,20 +78,22 @@ class Judged:
 
 def tokens(text: str) -> list[str]:
     """Lowercase word tokens of ``text`` without stopwords, first occurrence order."""
+    stopwords = vocabulary().stopwords
     seen: dict[str, None] = {}
     for tok in _TOKEN.findall(text.lower()):
-        if tok not in STOPWORDS:
+        if tok not in stopwords:
             seen.setdefault(tok, None)
     return list(seen)
 
 
 @cache
 def _material_lineage(material: str) -> frozenset[str]:
+    materials = vocabulary().materials
     out = {material}
-    parent = MATERIALS[material].parent
+    parent = materials[material].parent
     while parent is not None:
         out.add(parent)
-        parent = MATERIALS[parent].parent
+        parent = materials[parent].parent
     return frozenset(out)
 
 
@@ -114,8 +101,9 @@ def _constraint_ok(kind: str, want: str, facts: Mapping[str, str]) -> bool:
     have = facts.get(kind)
     if have is None:
         return False
-    if kind in NUMERIC_TOLERANCE:
-        return abs(float(have) - float(want)) <= NUMERIC_TOLERANCE[kind]
+    tolerance = vocabulary().numeric_tolerance
+    if kind in tolerance:
+        return abs(float(have) - float(want)) <= tolerance[kind]
     if kind == "material":
         return want in _material_lineage(have)
     return have == want
@@ -153,7 +141,7 @@ class CatalogIndex:
                     self.by_fact.setdefault((kind, v), []).append(p.index)
 
     def present_classes(self) -> list[ClassSpec]:
-        return [c for c in CLASSES if c.name in self.by_class]
+        return [c for c in vocabulary().classes if c.name in self.by_class]
 
     def exact(self, intent: Intent) -> list[int]:
         if intent.product_class is None:
@@ -171,11 +159,12 @@ def judge(query: DraftQuery, index: CatalogIndex, rng: random.Random) -> Judged:
     partial: list[int] = []
     near: set[str] = set()
     if intent.product_class is not None:
-        near = {intent.product_class, *RELATED.get(intent.product_class, ())}
+        related_classes = vocabulary().related.get(intent.product_class, ())
+        near = {intent.product_class, *related_classes}
         partial = [
             i for i in index.by_class[intent.product_class] if not matches(products[i], intent)
         ]
-        for related in RELATED.get(intent.product_class, ()):
+        for related in related_classes:
             partial += [
                 i
                 for i in index.by_class.get(related, [])
@@ -209,27 +198,36 @@ def judge(query: DraftQuery, index: CatalogIndex, rng: random.Random) -> Judged:
 
 # ---- rendering ------------------------------------------------------------------------------
 
-_WORDS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
-    "color": COLOR_WORDS,
-    "style": STYLE_WORDS,
-    "shape": SHAPE_WORDS,
-    "pattern": PATTERN_WORDS,
-    "finish": FINISH_WORDS,
-}
+
+@cache
+def _word_tables() -> Mapping[str, Mapping[str, tuple[str, ...]]]:
+    """Surface forms of the word-valued kinds that have no structure of their own."""
+    vocab = vocabulary()
+    return {
+        "color": vocab.color_words,
+        "style": vocab.style_words,
+        "shape": vocab.shape_words,
+        "pattern": vocab.pattern_words,
+        "finish": vocab.finish_words,
+    }
+
+
 _NUMBER_FORMS = ("{n} inch", "{n} in", '{n}"', "{n}in", "{n} inch")
 
 
 def query_value(kind: str, value: str, rng: random.Random) -> str:
     """A shopper's way of writing one canonical attribute value."""
-    if kind in _WORDS:
-        return rng.choice(_WORDS[kind][value])
+    vocab = vocabulary()
+    tables = _word_tables()
+    if kind in tables:
+        return rng.choice(tables[kind][value])
     if kind == "material":
-        return rng.choice(MATERIALS[value].words)
+        return rng.choice(vocab.materials[value].words)
     if kind == "size":
-        return rng.choice(SIZES[value].words)
-    if kind in NUMERIC_TOLERANCE:
+        return rng.choice(vocab.sizes[value].words)
+    if kind in vocab.numeric_tolerance:
         return rng.choice(_NUMBER_FORMS).format(n=value)
-    return f"{value} {rng.choice(COUNT_WORDS[kind])}"
+    return f"{value} {rng.choice(vocab.count_words[kind])}"
 
 
 def _short_nouns(spec: ClassSpec) -> tuple[str, ...]:
@@ -239,7 +237,8 @@ def _short_nouns(spec: ClassSpec) -> tuple[str, ...]:
 def _attribute_text(
     spec: ClassSpec, constraints: Sequence[tuple[str, str]], rng: random.Random
 ) -> str:
-    ordered = sorted(constraints, key=lambda kv: ATTRIBUTE_KINDS.index(kv[0]))
+    kinds = vocabulary().attribute_kinds
+    ordered = sorted(constraints, key=lambda kv: kinds.index(kv[0]))
     words = [query_value(k, v, rng) for k, v in ordered]
     noun = rng.choice(_short_nouns(spec))
     if len(ordered) == 1 and ordered[0][0] in ("color", "size", "material") and rng.random() < 0.12:
@@ -257,7 +256,7 @@ def _attribute_intent(product: GenProduct, rng: random.Random) -> Intent:
     constraints: list[tuple[str, str]] = []
     for kind in picked:
         value = product.facts[kind]
-        if kind in NUMERIC_TOLERANCE:
+        if kind in vocabulary().numeric_tolerance:
             value = _nominal(product.spec, kind, value)
         elif kind == "material":
             broader = [m for m in sorted(_material_lineage(value)) if m in product.spec.broader]
@@ -270,14 +269,15 @@ def _attribute_intent(product: GenProduct, rng: random.Random) -> Intent:
 @cache
 def _canonical_words() -> frozenset[str]:
     """Every word of a class name, noun or attribute value (misspellings must avoid them)."""
+    vocab = vocabulary()
     words: set[str] = set()
-    for spec in CLASSES:
+    for spec in vocab.classes:
         for text in (spec.name, spec.noun, *spec.alt_nouns, *spec.query_nouns):
             words.update(_TOKEN.findall(text.lower()))
     for table in (
-        *_WORDS.values(),
-        {k: v.words for k, v in SIZES.items()},
-        {k: m.words for k, m in MATERIALS.items()},
+        *_word_tables().values(),
+        {k: v.words for k, v in vocab.sizes.items()},
+        {k: m.words for k, m in vocab.materials.items()},
     ):
         for surfaces in table.values():
             for s in surfaces:
@@ -288,7 +288,7 @@ def _canonical_words() -> frozenset[str]:
 @cache
 def _category_names() -> frozenset[str]:
     out: set[str] = set()
-    for spec in CLASSES:
+    for spec in vocabulary().classes:
         out.update(t.lower() for t in (spec.name, spec.noun, *spec.alt_nouns, *spec.query_nouns))
     return frozenset(out)
 
@@ -359,7 +359,7 @@ def _make_misspelled(index: CatalogIndex, rng: random.Random) -> DraftQuery | No
 
 
 def _wands_makers(rng: random.Random) -> Maker:
-    pending = list(WANDS_QUERIES)
+    pending = list(vocabulary().wands_queries)
     rng.shuffle(pending)
 
     def make(index: CatalogIndex, _rng: random.Random) -> DraftQuery | None:

@@ -1,7 +1,7 @@
 """Product generation for the demo catalogue: names, descriptions, features, prices.
 
 One :class:`ProductMaker` draws every product from a single seeded ``random.Random``. The
-text is noisy on purpose (see :mod:`ingest.generator`): colour in the name about half the
+text is noisy on purpose (see :mod:`synthetic.generator`): colour in the name about half the
 time and often as a shade, material sometimes only in the description or the features,
 synonym class nouns, decoy colours in descriptions and ~3% of names with a typo.
 """
@@ -15,29 +15,10 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Final
 
-from ingest.querygen import GenProduct
 from ingest.records import ProductRecord
-from ingest.typos import misspell_word
-from ingest.vocab import (
-    BRANDS,
-    COLOR_SHADES,
-    COLOR_WORDS,
-    COMMON_FEATURES,
-    DESCRIPTION_TEMPLATES,
-    FEATURE_KEYS,
-    FINISH_WORDS,
-    GENERIC_STYLE_WORDS,
-    MATERIALS,
-    MODEL_NAME_ENDINGS,
-    MODEL_NAME_ONSETS,
-    NUMERIC_TOLERANCE,
-    PATTERN_WORDS,
-    SHAPE_WORDS,
-    STYLE_WORDS,
-    ClassSpec,
-)
-from ingest.vocab import SIZES as SIZE_SPECS
-from ingest.vocab_classes import CLASSES
+from synthetic.querygen import GenProduct
+from synthetic.typos import misspell_word
+from synthetic.vocab import ClassSpec, Vocabulary, vocabulary
 
 __all__ = ["ProductMaker"]
 
@@ -69,15 +50,23 @@ _COUNT_NAME_FORMS: Final[Mapping[str, tuple[str, ...]]] = {
 
 @cache
 def _reserved_words() -> frozenset[str]:
+    vocab = vocabulary()
     words: set[str] = set()
-    for spec in CLASSES:
+    for spec in vocab.classes:
         for text in (spec.name, spec.noun, *spec.alt_nouns, *spec.query_nouns, *spec.modifiers):
             words.update(text.lower().split())
-    for table in (COLOR_WORDS, COLOR_SHADES, STYLE_WORDS, SHAPE_WORDS, PATTERN_WORDS, FINISH_WORDS):
+    for table in (
+        vocab.color_words,
+        vocab.color_shades,
+        vocab.style_words,
+        vocab.shape_words,
+        vocab.pattern_words,
+        vocab.finish_words,
+    ):
         for surfaces in table.values():
             for s in surfaces:
                 words.update(s.split())
-    for material in MATERIALS.values():
+    for material in vocab.materials.values():
         for s in material.words:
             words.update(s.split())
     return frozenset(words)
@@ -95,10 +84,11 @@ class ProductMaker:
 
     def __init__(self, rng: random.Random, brand_depts: Mapping[str, tuple[str, ...]]) -> None:
         self.rng = rng
-        popularity = list(range(len(BRANDS)))
+        self.vocab: Vocabulary = vocabulary()
+        popularity = list(range(len(self.vocab.brands)))
         rng.shuffle(popularity)
         self.brands_by_dept: dict[str, tuple[list[str], list[float]]] = {}
-        for brand, rank in zip(BRANDS, popularity, strict=True):
+        for brand, rank in zip(self.vocab.brands, popularity, strict=True):
             for dept in brand_depts[brand]:
                 names, weights = self.brands_by_dept.setdefault(dept, ([], []))
                 names.append(brand)
@@ -114,7 +104,11 @@ class ProductMaker:
         reserved = _reserved_words()
         for _ in range(50):
             middle = rng.choice(("", "", "", "a", "e", "i", "o", "er", "an"))
-            name = rng.choice(MODEL_NAME_ONSETS) + middle + rng.choice(MODEL_NAME_ENDINGS)
+            name = (
+                rng.choice(self.vocab.model_name_onsets)
+                + middle
+                + rng.choice(self.vocab.model_name_endings)
+            )
             if name not in self.used_names and name.lower() not in reserved:
                 self.used_names.add(name)
                 return name
@@ -133,7 +127,7 @@ class ProductMaker:
         facts: dict[str, str] = {}
         for kind, pool in spec.attrs.items():
             value = self.rng.choice(pool)
-            if kind in NUMERIC_TOLERANCE:
+            if kind in self.vocab.numeric_tolerance:
                 value = f"{float(value) + self.rng.choice(_WIDTH_JITTER):g}"
             facts[kind] = value
         return facts
@@ -142,24 +136,24 @@ class ProductMaker:
         rng = self.rng
         if kind == "color":
             if rng.random() < 0.55:
-                return _title(rng.choice(COLOR_WORDS[value]))
-            return _title(rng.choice(COLOR_SHADES[value]))
+                return _title(rng.choice(self.vocab.color_words[value]))
+            return _title(rng.choice(self.vocab.color_shades[value]))
         if kind == "material":
-            if MATERIALS[value].parent == "upholstered" and rng.random() < 0.25:
+            if self.vocab.materials[value].parent == "upholstered" and rng.random() < 0.25:
                 return "Upholstered"
-            return _title(rng.choice(MATERIALS[value].words))
-        if kind in NUMERIC_TOLERANCE:
+            return _title(rng.choice(self.vocab.materials[value].words))
+        if kind in self.vocab.numeric_tolerance:
             nominal = min(spec.attrs[kind], key=lambda v: abs(float(v) - float(value)))
             return rng.choice(('{n}"', "{n} Inch", "{n}''", '{n}"')).format(n=nominal)
         if kind in _COUNT_NAME_FORMS:
             return rng.choice(_COUNT_NAME_FORMS[kind]).format(n=value)
         if kind == "size":
-            return SIZE_SPECS[value].display
+            return self.vocab.sizes[value].display
         words = {
-            "style": STYLE_WORDS,
-            "shape": SHAPE_WORDS,
-            "pattern": PATTERN_WORDS,
-            "finish": FINISH_WORDS,
+            "style": self.vocab.style_words,
+            "shape": self.vocab.shape_words,
+            "pattern": self.vocab.pattern_words,
+            "finish": self.vocab.finish_words,
         }[kind]
         return _title(rng.choice(words[value]))
 
@@ -208,14 +202,14 @@ class ProductMaker:
     def _value_text(self, kind: str, value: str) -> str:
         rng = self.rng
         if kind == "color":
-            table = COLOR_WORDS if rng.random() < 0.7 else COLOR_SHADES
+            table = self.vocab.color_words if rng.random() < 0.7 else self.vocab.color_shades
             return rng.choice(table[value])
         if kind == "material":
-            return rng.choice(MATERIALS[value].words)
+            return rng.choice(self.vocab.materials[value].words)
         if kind == "style":
-            return rng.choice(STYLE_WORDS[value])
+            return rng.choice(self.vocab.style_words[value])
         if kind == "size":
-            return SIZE_SPECS[value].display
+            return self.vocab.sizes[value].display
         return value
 
     def _description(
@@ -227,12 +221,12 @@ class ProductMaker:
         collection: str,
     ) -> tuple[str, set[str]]:
         rng = self.rng
-        t = DESCRIPTION_TEMPLATES
+        t = self.vocab.description_templates
         said: set[str] = set()
         style = (
             self._value_text("style", facts["style"])
             if "style" in facts
-            else rng.choice(GENERIC_STYLE_WORDS)
+            else rng.choice(self.vocab.generic_style_words)
         )
         opener = rng.choice(t["opener"])
         if "{style}" in opener and "style" in facts:
@@ -276,7 +270,10 @@ class ProductMaker:
                 ]
             )
             extra.append(
-                ("decoy", rng.choice(t["decoy"]).format(decoy=rng.choice(COLOR_WORDS[decoy])))
+                (
+                    "decoy",
+                    rng.choice(t["decoy"]).format(decoy=rng.choice(self.vocab.color_words[decoy])),
+                )
             )
         if rng.random() < 0.4:
             extra.append(("care", rng.choice(t["care"])))
@@ -289,11 +286,11 @@ class ProductMaker:
 
     def _display(self, kind: str, value: str) -> str:
         if kind == "color":
-            return _title(self.rng.choice(COLOR_WORDS[value]))
+            return _title(self.rng.choice(self.vocab.color_words[value]))
         if kind == "material":
-            return MATERIALS[value].display
+            return self.vocab.materials[value].display
         if kind == "size":
-            return SIZE_SPECS[value].display
+            return self.vocab.sizes[value].display
         if kind in ("style", "shape", "pattern", "finish"):
             return _title(value)
         return value
@@ -305,9 +302,9 @@ class ProductMaker:
         features: dict[str, str] = {}
         for kind, value in facts.items():
             if kind not in said or rng.random() < 0.85:
-                features[FEATURE_KEYS[kind]] = self._display(kind, value)
+                features[self.vocab.feature_keys[kind]] = self._display(kind, value)
         target = rng.randint(3, 8)
-        pool = [*spec.extras.items(), *COMMON_FEATURES.items()]
+        pool = [*spec.extras.items(), *self.vocab.common_features.items()]
         rng.shuffle(pool)
         for key, values in pool:
             if len(features) >= target:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kg.catalog_ops.index import CatalogIndex
+from catalogue.index import CatalogIndex
+from catalogue.validation import CatalogError, Code, Issue
 from kg.schema import JsonValue
-from kg.validation import CatalogError, Code, Issue
 
 __all__ = ["issue", "merge_fields", "orphan", "resolve_brand", "resolve_category", "text_of"]
 

@@ -10,11 +10,13 @@ from collections import Counter, defaultdict
 import pytest
 from conftest import find_wands_queries
 
-from ingest.generator import SIZES, GeneratedCatalog, generate_catalog, split_for
 from ingest.records import Grade
-from ingest.vocab import COLOR_WORDS, WANDS_QUERIES, ClassSpec
-from ingest.vocab_classes import CLASSES, RELATED
+from synthetic.generator import SIZES, GeneratedCatalog, generate_catalog, split_for
+from synthetic.vocab import ClassSpec, vocabulary
 
+VOCAB = vocabulary()
+CLASSES, RELATED = VOCAB.classes, VOCAB.related
+COLOR_WORDS, WANDS_QUERIES = VOCAB.color_words, VOCAB.wands_queries
 KINDS = ("category", "brand", "attribute", "descriptive", "misspelled", "other")
 SPLITS = ("train", "valid", "test")
 SPECS = {c.name: c for c in CLASSES}

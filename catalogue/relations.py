@@ -8,11 +8,13 @@ Unrelating a product's category is refused (``orphan_product``).
 
 from __future__ import annotations
 
-from kg.catalog_ops.context import Context, EditResult
-from kg.catalog_ops.products import ProductOps
-from kg.catalog_ops.taxonomy import CategoryOps
+from collections.abc import Mapping
+
+from catalogue.context import Context, EditResult
+from catalogue.products import ProductOps
+from catalogue.taxonomy import NamedOps
+from catalogue.validation import CatalogError, Code, check_relation_kinds, raise_issues
 from kg.schema import EntityKind, Relation, RelationType
-from kg.validation import CatalogError, Code, check_relation_kinds, raise_issues
 
 __all__ = ["RelationOps", "parse_relation"]
 
@@ -41,10 +43,12 @@ def parse_relation(source: object, rtype: object, target: object) -> Relation:
 
 
 class RelationOps:
-    def __init__(self, ctx: Context, products: ProductOps, categories: CategoryOps) -> None:
+    def __init__(
+        self, ctx: Context, products: ProductOps, trees: Mapping[RelationType, NamedOps]
+    ) -> None:
         self._ctx = ctx
         self._products = products
-        self._categories = categories
+        self._trees = trees  # a tree's parent relation -> the ops that move its nodes
 
     def relate(
         self,
@@ -57,8 +61,9 @@ class RelationOps:
         """Add ``relation`` (replacing the one it supersedes); ``expected_version`` is the
         source's."""
         raise_issues(check_relation_kinds(relation))
-        if relation.type is RelationType.SUBCATEGORY_OF:
-            return self._categories.update(
+        tree = self._trees.get(relation.type)
+        if tree is not None:
+            return tree.update(
                 relation.source,
                 expected_version=expected_version,
                 actor=actor,
@@ -107,8 +112,9 @@ class RelationOps:
                     field="relation",
                     rule="exists",
                 )
-        if relation.type is RelationType.SUBCATEGORY_OF:
-            return self._categories.update(
+        tree = self._trees.get(relation.type)
+        if tree is not None:
+            return tree.update(
                 relation.source, expected_version=expected_version, actor=actor, move=True
             )
         with self._ctx.editing() as idx:

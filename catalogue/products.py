@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kg.catalog_ops.context import EDIT_MARK, Context, EditResult, public
-from kg.catalog_ops.fields import (
+from catalogue.context import EDIT_MARK, Context, EditResult, public
+from catalogue.fields import (
     issue,
     merge_fields,
     orphan,
@@ -16,7 +16,14 @@ from kg.catalog_ops.fields import (
     resolve_category,
     text_of,
 )
-from kg.catalog_ops.index import CatalogIndex
+from catalogue.index import CatalogIndex
+from catalogue.validation import (
+    Code,
+    Issue,
+    check_attribute_keys,
+    check_product_record,
+    raise_issues,
+)
 from kg.schema import (
     Entity,
     EntityKind,
@@ -27,13 +34,6 @@ from kg.schema import (
     WriteBatch,
     attribute_id,
     product_id,
-)
-from kg.validation import (
-    Code,
-    Issue,
-    check_attribute_keys,
-    check_product_record,
-    raise_issues,
 )
 
 __all__ = ["PRODUCT_FIELDS", "ProductOps", "ProductSummary", "ProductView", "as_product_id"]

@@ -1,7 +1,9 @@
-"""Bulk import of a catalogue file (WANDS TSV or JSONL) with a diff before the write.
+"""Bulk import of a catalogue file (WANDS TSV or JSONL) with a diff before the write: the
+one import path (``kgsearch import``, ``kgsearch catalog import``, the API, the demo).
 
 Every row is read and validated (the file readers' per-row checks, then the catalog's:
-a category is required, attribute keys must be ones the class uses); the diff says
+a category is required, attribute keys must be ones the class uses; a class with no
+product in the catalogue yet takes the keys its rows bring); the diff says
 which products would be added, changed (field by field, before and after) or, in
 ``replace`` mode, removed. A dry run stops there. Otherwise everything goes into one
 atomic batch: all of it or, on any error, nothing. Invalid rows refuse the import unless
@@ -16,11 +18,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from catalogue.context import Context, public
+from catalogue.index import CatalogIndex
+from catalogue.products import SCALAR_FIELDS, as_product_id
+from catalogue.validation import CatalogError, Code, Issue, check_attribute_keys, check_delete_share
 from ingest.formats import CatalogueError, ReadResult, RowError, read_products
 from ingest.records import ProductRecord
-from kg.catalog_ops.context import Context, public
-from kg.catalog_ops.index import CatalogIndex
-from kg.catalog_ops.products import SCALAR_FIELDS, as_product_id
 from kg.schema import (
     Entity,
     EntityKind,
@@ -33,11 +36,13 @@ from kg.schema import (
     brand_id,
     slug,
 )
-from kg.validation import CatalogError, Code, Issue, check_attribute_keys, check_delete_share
 
-__all__ = ["FieldChange", "ImportMode", "ImportOps", "ImportReport", "ProductChange"]
+__all__ = ["NO_ROWS", "FieldChange", "ImportMode", "ImportOps", "ImportReport", "ProductChange"]
 
 ImportMode = Literal["upsert", "replace"]
+
+#: The issue of a file (or a list of records) without a product row.
+NO_ROWS = Issue(Code.MISSING_FIELD, "file: no valid product rows", None, "file", "not_empty", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,11 @@ class ImportReport:
     refused: tuple[Issue, ...]  # why the import would be (or was) refused as a whole
     written: bool
     revision: int
+
+    @property
+    def imported(self) -> int:
+        """The valid products: added, changed, or already as the file has them."""
+        return len(self.added) + len(self.changed) + self.unchanged
 
     def as_dict(self) -> dict[str, JsonValue]:
         return {
@@ -144,17 +154,50 @@ def _record_lines(path: Path, result: ReadResult[ProductRecord]) -> list[int | N
     return good if len(good) == len(result.records) else [None] * len(result.records)
 
 
+def _read(path: Path) -> tuple[Sequence[ProductRecord], list[int | None], list[Issue]]:
+    """A file's valid records, the line of each, and the invalid rows."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        result = read_products(path)
+    except CatalogueError as exc:
+        raise CatalogError([_row_issue(e) for e in exc.errors]) from None
+    return result.records, _record_lines(path, result), [_row_issue(e) for e in result.errors]
+
+
+def _distinct(
+    records: Sequence[ProductRecord],
+) -> tuple[Sequence[ProductRecord], list[int | None], list[Issue]]:
+    """Records given in memory, as :func:`_read` returns a file's: a repeated product id
+    is an invalid row, as in a file."""
+    seen: set[str] = set()
+    kept: list[ProductRecord] = []
+    invalid: list[Issue] = []
+    for record in records:
+        if record.product_id in seen:
+            message = f"product_id: duplicate product id {record.product_id!r}"
+            eid = as_product_id(record.product_id)
+            invalid.append(Issue(Code.INVALID_VALUE, message, eid, "product_id", "unique_id"))
+        else:
+            seen.add(record.product_id)
+            kept.append(record)
+    return kept, [None] * len(kept), invalid
+
+
 def _record_props(record: ProductRecord) -> dict[str, JsonValue]:
     return {"product_id": record.product_id, **{k: getattr(record, k) for k in SCALAR_FIELDS}}
 
 
 class ImportOps:
+    """The one way a catalogue gets into the graph: ``kgsearch import``, ``kgsearch
+    catalog import``, ``POST /catalog/import`` and the demo all come here."""
+
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
     def run(
         self,
-        path: Path,
+        products: Path | Sequence[ProductRecord],
         *,
         actor: str,
         mode: ImportMode = "upsert",
@@ -164,38 +207,35 @@ class ImportOps:
         allow_new_keys: bool = False,
         source: str | None = None,
     ) -> ImportReport:
+        """Import a catalogue file (WANDS TSV or JSONL, by its suffix), or products given
+        as records (tests, benchmarks: they go through the same checks as a file's rows).
+        ``source`` names them in the report (default: the file name, or ``records``)."""
         if mode not in ("upsert", "replace"):
             raise CatalogError.one(
                 Code.INVALID_VALUE, "mode must be upsert or replace", field="mode", rule="enum"
             )
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist")
-        try:
-            result = read_products(path)
-        except CatalogueError as exc:
-            raise CatalogError([_row_issue(e) for e in exc.errors]) from None
-        invalid = [_row_issue(e) for e in result.errors]
-        lines = _record_lines(path, result)
+        if isinstance(products, Path):
+            records, lines, invalid = _read(products)
+            source = source or products.name
+        else:
+            records, lines, invalid = _distinct(products)
+            source = source or "records"
         ctx = self._ctx
         with ctx.editing() as idx:
             pending = _Pending()
             targets: list[_Target] = []
-            existing = ctx.store.get_many([as_product_id(r.product_id) for r in result.records])
-            for record, line in zip(result.records, lines, strict=True):
+            existing = ctx.store.get_many([as_product_id(r.product_id) for r in records])
+            for record, line in zip(records, lines, strict=True):
                 target = self._target(idx, record, line, pending, invalid, existing, allow_new_keys)
                 if target is not None:
                     targets.append(target)
             if not targets and not invalid:
-                invalid.append(
-                    Issue(Code.MISSING_FIELD, "no product rows", None, "file", "not_empty", 0)
-                )
+                invalid.append(NO_ROWS)
             added, changed, unchanged, batch_parts = self._diff(idx, targets, existing)
             removed: list[str] = []
             refused: list[Issue] = []
             if mode == "replace":
-                in_file = {t.eid for t in targets} | {
-                    as_product_id(r.product_id) for r in result.records
-                }
+                in_file = {t.eid for t in targets} | {as_product_id(r.product_id) for r in records}
                 removed = [p for p in idx.products() if p not in in_file]
                 refused = check_delete_share(
                     removed=len(removed),
@@ -216,7 +256,7 @@ class ImportOps:
                     )
                 )
             report = ImportReport(
-                source=source or path.name,
+                source=source,
                 mode=mode,
                 dry_run=dry_run,
                 added=tuple(t.removeprefix("product:") for t in added),
@@ -282,12 +322,14 @@ class ImportOps:
             record.product_class
         ):
             old_keys = {k.casefold() for k in idx.attributes_of(eid)}
+        # A class the catalogue has no product of yet has no keys to hold rows to: its
+        # first import brings them (so a fresh graph's first import is not refused).
         issues = check_attribute_keys(
             product_class=record.product_class,
             keys=[k for k in record.features if k.casefold() not in old_keys],
             allowed=idx.allowed_keys(record.product_class),
             entity_id=eid,
-            allow_new_keys=allow_new_keys,
+            allow_new_keys=allow_new_keys or not idx.has_class(record.product_class),
             line=line,
         )
         if issues:
@@ -330,7 +372,7 @@ class ImportOps:
 
     @staticmethod
     def _value(idx: CatalogIndex, key: str, value: str, pending: _Pending) -> str:
-        lookup = (key.casefold(), value.casefold())
+        lookup = (key.strip().casefold(), slug(value))  # as CatalogIndex.attribute_value
         found = idx.attribute_value(key, value) or pending.values.get(lookup)
         if found is None:
             found = pending.fresh(idx, attribute_id(key, value))
