@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -16,7 +20,9 @@ from kg.store import BackendUnavailable, UnknownEntity
 from search.filters import Filters, UnknownFilter
 from search.service import InvalidQuery
 
-__all__ = ["create_app"]
+__all__ = ["Warmup", "create_app"]
+
+log = logging.getLogger(__name__)
 
 SEARCH_PARAMS = frozenset(
     {"q", "k", "offset", "ranker", "filter", "price_min", "price_max", "rating_min", "rating_max"}
@@ -32,6 +38,35 @@ class BadParameter(ValueError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(message)
+
+
+class Warmup:
+    """The server's warm-up (:meth:`Engine.warm_up`) in a background thread, started when
+    the app starts: the first query then answers without loading the encoder and the
+    index, and ``/health`` says ``"status": "warming"`` until it is done."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.done = threading.Event()
+        self.error: Exception | None = None
+        self.seconds: float | None = None
+        self._thread = threading.Thread(target=self._run, name="kgsearch-warm-up", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.seconds = self.engine.warm_up()
+        except Exception as exc:  # no index yet, a backend down: /health reports it
+            self.error = exc
+            log.warning("warm-up did not finish: %s", exc)
+        finally:
+            self.done.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
 
 def get_engine(request: Request) -> Engine:
@@ -66,13 +101,25 @@ def parse_filters(values: list[str], **ranges: float | None) -> Filters:
 
 
 def create_app(engine: Engine) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warmup = Warmup(engine)
+        app.state.warmup = warmup
+        warmup.start()
+        try:
+            yield
+        finally:
+            warmup.join(timeout=60)  # let it finish before the engine is closed
+
     app = FastAPI(
         title="kgsearch",
         summary="Knowledge-graph-centric product search",
         version="0.1.0",
         responses={400: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+        lifespan=lifespan,
     )
     app.state.engine = engine
+    app.state.warmup = None  # set when the app starts (no lifespan: never warming)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -105,16 +152,24 @@ def create_app(engine: Engine) -> FastAPI:
         return _error(404, exc.code, str(exc), "product_id")
 
     @app.get("/health", response_model=HealthOut)
-    def health(engine: EngineDep) -> Any:
+    def health(request: Request, engine: EngineDep) -> Any:
+        warmup: Warmup | None = request.app.state.warmup
+        warming = warmup is not None and not warmup.done.is_set()
         try:
             revision = engine.graph.revision
-            _, manifest = engine.service()
+            if warming:
+                # Do not wait for the warm-up (it holds the index while opening it): say
+                # what the live pointer names, and that queries may still be slow.
+                manifest = engine.versions.manifest(engine.versions.live_path().name)
+            else:
+                _, manifest = engine.service()
         except NoIndexError as exc:
             return _error(503, exc.code, str(exc))
         except BackendUnavailable as exc:
             return _error(503, exc.code, str(exc), exc.backend)
         return HealthOut(
-            status="ok",
+            status="warming" if warming else "ok",
+            warm=not warming,
             index_version=manifest.version,
             products=manifest.products,
             graph_revision=revision,

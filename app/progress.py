@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -17,7 +18,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ingest.reindex import Progress as ProgressFn
+if TYPE_CHECKING:
+    from ingest.reindex import Progress as ProgressFn
 
 __all__ = ["progress_bars"]
 

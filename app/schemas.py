@@ -100,7 +100,8 @@ class ErrorOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: str
+    status: str  # "ok"; "warming" while the server loads the encoder and index at startup
+    warm: bool = True  # false while warming: the first queries may be slow
     index_version: str | None
     products: int | None
     graph_revision: int

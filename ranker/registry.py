@@ -10,14 +10,27 @@ from pathlib import Path
 from typing import Any
 
 from ranker.fusion import FIXED_RANKERS, Ranker
-from ranker.lambdamart import LambdaMARTRanker
-from ranker.neural import NeuralRanker
 
 __all__ = ["LEARNED_RANKERS", "RANKERS", "make_ranker"]
 
+
+# The learned rankers' modules are imported when a model is loaded, not here: LightGBM
+# (which imports scikit-learn, SciPy and pandas) alone takes seconds to import.
+def _load_lambdamart(path: Path) -> Ranker:
+    from ranker.lambdamart import LambdaMARTRanker
+
+    return LambdaMARTRanker.load(path)
+
+
+def _load_neural(path: Path) -> Ranker:
+    from ranker.neural import NeuralRanker
+
+    return NeuralRanker.load(path)
+
+
 LEARNED_RANKERS: Mapping[str, Callable[[Path], Ranker]] = {
-    LambdaMARTRanker.name: LambdaMARTRanker.load,
-    NeuralRanker.name: NeuralRanker.load,
+    "lambdamart": _load_lambdamart,
+    "neural": _load_neural,
 }
 RANKERS = (*FIXED_RANKERS, *LEARNED_RANKERS)
 

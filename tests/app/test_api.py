@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import SMALL_PRODUCTS
 from fastapi.testclient import TestClient
 
 from app.api import create_app
 from app.engine import Engine
 from app.settings import Settings
+from ingest.formats import write_products
 from search.encoder import MiniLMEncoder
 
 
@@ -25,11 +30,61 @@ def error_of(response: object) -> dict[str, str]:
     return body["error"]  # type: ignore[no-any-return]
 
 
+def health_when_warm(client: TestClient, timeout_s: float = 60) -> dict[str, Any]:
+    """/health once the server's warm-up is done (it starts with the app)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body: dict[str, Any] = client.get("/health").json()
+        if body["warm"] or time.monotonic() > deadline:
+            return body
+        time.sleep(0.05)
+
+
 def test_health(client: TestClient) -> None:
-    body = client.get("/health").json()
-    assert body["status"] == "ok"
+    body = health_when_warm(client)
+    assert body["status"] == "ok" and body["warm"] is True
     assert body["products"] == 12
     assert body["index_version"].startswith("v")
+
+
+def test_health_says_warming_until_the_warm_up_is_done(
+    small_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    warm_up = small_engine.warm_up
+
+    def held_warm_up() -> float:
+        assert release.wait(30), "the test never released the warm-up"
+        return warm_up()
+
+    monkeypatch.setattr(small_engine, "warm_up", held_warm_up)
+    with TestClient(create_app(small_engine)) as c:
+        r = c.get("/health")
+        assert r.status_code == 200  # it can answer (slowly): not a 503
+        body = r.json()
+        assert (body["status"], body["warm"]) == ("warming", False)
+        assert body["products"] == 12 and body["index_version"].startswith("v")
+        release.set()
+        body = health_when_warm(c)
+        assert (body["status"], body["warm"]) == ("ok", True)
+        assert c.app.state.warmup.error is None  # type: ignore[attr-defined]
+        assert c.app.state.warmup.seconds is not None  # type: ignore[attr-defined]
+
+
+def test_the_warm_up_opens_the_index_and_answers_a_query(
+    tmp_path: Path, encoder: MiniLMEncoder
+) -> None:
+    write_products(tmp_path / "small.csv", SMALL_PRODUCTS[:4])
+    built = Engine(Settings(home=tmp_path), encoder=encoder)
+    built.import_catalogue(tmp_path / "small.csv")
+    built.reindex()
+    built.close()
+    fresh = Engine(Settings(home=tmp_path), encoder=encoder)  # as a server process starts
+    assert fresh._loaded is None
+    with TestClient(create_app(fresh)) as c:
+        assert health_when_warm(c)["status"] == "ok"
+        assert fresh._loaded is not None  # the index was opened before any query came
+    fresh.close()
 
 
 def test_search_shape(client: TestClient) -> None:
@@ -99,6 +154,8 @@ def test_no_index_is_503_with_a_hint(tmp_path: Path, encoder: MiniLMEncoder) -> 
         assert r.status_code == 503
         assert "kgsearch reindex" in error_of(r)["message"]
         assert c.get("/health").status_code == 503
+        c.app.state.warmup.done.wait(30)  # type: ignore[attr-defined]
+        assert c.get("/health").status_code == 503  # still, once the warm-up gave up
 
 
 def test_openapi_documents_search(client: TestClient) -> None:
