@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from app.engine import Engine
-    from ingest.reindex import Progress
+    from ingest.progress import Progress
     from ranker.evaluation import SystemScores
 
 app = typer.Typer(

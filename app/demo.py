@@ -8,7 +8,7 @@ from typing import Any
 
 from app.engine import Engine
 from ingest.formats import write_labels, write_products, write_queries
-from ingest.reindex import Progress
+from ingest.progress import Progress
 from synthetic.generator import CatalogSize, generate_catalog
 
 __all__ = ["prepare_demo", "write_generated"]

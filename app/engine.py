@@ -3,12 +3,11 @@ service from :class:`Settings`, and offers the operations the CLI and API expose
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +19,8 @@ from kg.store import GraphStore
 # `kgsearch status` never load NumPy, torch, transformers, LightGBM or PyKEEN.
 if TYPE_CHECKING:
     from catalogue.imports import ImportReport
-    from ingest.reindex import Progress
-    from kg.documents import ProductDocument
+    from ingest.progress import Progress
+    from ingest.sync import LiveSync
     from ranker.evaluation import JudgedQuery, SystemScores
     from ranker.fusion import Ranker
     from search.analysis import Analyzer
@@ -96,7 +95,7 @@ class Engine:
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._loaded: tuple[tuple[int, int] | None, SearchService, Manifest] | None = None
-        self._applied: dict[str, int] = {}  # index version -> graph revision applied to it
+        self._live_sync: LiveSync | None = None
         self._opened_with = 0  # products the last opened version caught up on
         self._last_sync = 0.0
 
@@ -142,7 +141,7 @@ class Engine:
             return loaded[1], loaded[2]
         with self._lock:
             if self._loaded is None or self._loaded[0] != stamp:
-                from ingest.reindex import open_version
+                from ingest.serving import open_version
 
                 service, manifest = open_version(
                     self.versions.live_path(),
@@ -178,79 +177,19 @@ class Engine:
         caught_up, self._opened_with = self._opened_with, 0
         return caught_up + self._catch_up(service, manifest)
 
+    def _catch_up(self, service: SearchService, manifest: Manifest) -> int:
+        if self._live_sync is None:
+            from ingest.sync import LiveSync
+
+            self._live_sync = LiveSync(graph=self.graph)
+        return self._live_sync.catch_up(service, manifest, self.versions.dir / manifest.version)
+
     def maybe_sync(self, *, every_s: float = 1.0) -> None:
         """:meth:`sync` at most once per ``every_s`` (edits made by other processes)."""
         now = time.monotonic()
         if now - self._last_sync >= every_s:
             self._last_sync = now
             self.sync()
-
-    def _catch_up(self, service: SearchService, manifest: Manifest) -> int:
-        from ingest.reindex import APPLIED
-        from kg.documents import product_documents
-
-        where = self.versions.dir / manifest.version
-        with self._sync_lock:
-            # A freshly opened version replays every change since its build: its documents
-            # and vectors on disk are the build's; the keyword index may hold some edits
-            # already, and upserts are idempotent.
-            applied = self._applied.get(manifest.version, manifest.graph_revision)
-            revision = self.graph.revision
-            if revision <= applied:
-                self._applied[manifest.version] = applied
-                return 0
-            ids = sorted(self._affected(service, applied))
-            docs = product_documents(self.graph, ids)
-            found = {d.product_id for d in docs}
-            deleted = [pid for pid in ids if pid not in found and pid in service.documents]
-            service.apply(docs, deleted)
-            self._embed_new(service, docs)
-            tmp = where / f"{APPLIED}.tmp"
-            tmp.write_text(json.dumps({"revision": revision}))
-            tmp.replace(where / APPLIED)
-            self._applied[manifest.version] = revision
-            log.info("applied graph revisions %d..%d: %d products", applied, revision, len(ids))
-            return len(docs) + len(deleted)
-
-    def _embed_new(self, service: SearchService, docs: Sequence[ProductDocument]) -> None:
-        """Give products added or re-linked since the last training an embedding at once
-        (from their neighbours through the trained relations, then a few local steps);
-        the artefact marks them stale until `kgsearch train-kge` retrains fully."""
-        from kg.kge import KGEArtefactError, KGEmbeddings
-
-        signals = service.graph
-        if signals is None or not isinstance(signals.embeddings, KGEmbeddings):
-            return
-        embeddings = signals.embeddings
-        for doc in docs:
-            if embeddings.has(doc.entity_id):
-                continue  # re-linked products keep their vector until the next training
-            neighbours = [
-                (rel.type.value, entity.id)
-                for rel, entity in self.graph.neighbours(doc.entity_id)
-                if embeddings.has(entity.id)
-            ]
-            try:
-                embeddings = embeddings.with_entity(doc.entity_id, neighbours)
-            except KGEArtefactError as exc:
-                log.warning("no incremental embedding for %s: %s", doc.product_id, exc)
-        signals.embeddings = embeddings
-
-    def _affected(self, service: SearchService, since: int) -> set[str]:
-        """Product ids whose documents may differ after the changes since ``since``."""
-        ids: set[str] = set()
-        prefix = "product:"
-        for change in self.graph.changes(since=since):
-            if change.entity_id.startswith(prefix):
-                ids.add(change.entity_id[len(prefix) :])
-            elif service.graph is not None:
-                # A brand, category or attribute value changed: every product that has it.
-                ids.update(service.graph.products_of(change.entity_id))
-                if change.op != "delete" and self.graph.get(change.entity_id) is not None:
-                    for _, entity in self.graph.neighbours(change.entity_id, direction="in"):
-                        if entity.id.startswith(prefix):
-                            ids.add(entity.id[len(prefix) :])
-        return ids
 
     # -- operations -------------------------------------------------------------------------
 
@@ -377,7 +316,7 @@ class Engine:
         progress: Progress = _quiet,
     ) -> tuple[int, dict[str, SystemScores]]:
         from ingest.judgments import select_split
-        from ingest.reindex import collect_runs
+        from ingest.rankers import collect_runs
         from ranker.evaluation import evaluate
 
         judged = self.judged(queries, labels)
@@ -406,13 +345,11 @@ class Engine:
         if self._graph is not None:
             self._graph.close()
             self._graph = None
+        self._live_sync = None  # it holds the closed graph
 
     def wipe(self) -> None:
         """Delete the graph, every index version and the generated catalogue under home."""
-        from kg.neo4j_store import Neo4jGraphStore
-
-        if isinstance(self.graph, Neo4jGraphStore):
-            self.graph.drop()
+        self.graph.drop()
         self.backend.retain([])
         self.close()
         self._loaded = None

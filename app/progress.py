@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 if TYPE_CHECKING:
-    from ingest.reindex import Progress as ProgressFn
+    from ingest.progress import Progress as ProgressFn
 
 __all__ = ["progress_bars"]
 

@@ -26,7 +26,7 @@ from app.engine import Engine
 from app.settings import Settings
 from ingest.events import write_events
 from ingest.formats import read_products
-from ingest.reindex import collect_runs
+from ingest.rankers import collect_runs
 from ranker.ab import ab_report, assigner
 from ranker.clicks import click_grades, click_judgments, click_through_rates, estimate_propensities
 from ranker.evaluation import JudgedQuery, evaluate

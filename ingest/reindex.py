@@ -1,7 +1,9 @@
-"""Full reindex: graph -> documents -> keyword index + vectors -> tuned fusion -> checks -> swap.
+"""Full reindex: graph -> documents -> keyword index + vectors -> rankers -> checks -> swap.
 
 A failed build (an exception anywhere, or a check that does not hold) leaves the live
-version serving and removes the half-built directory.
+version serving and removes the half-built directory. Opening a version is
+:mod:`ingest.serving`; training and evaluating its rankers is :mod:`ingest.rankers`;
+keeping the live version in step with catalog edits is :mod:`ingest.sync`.
 """
 
 from __future__ import annotations
@@ -9,47 +11,33 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.versions import IndexVersions, Manifest, read_documents, write_documents
+from ingest.progress import Progress, no_progress
+from ingest.rankers import train_and_evaluate
+from ingest.serving import open_version
+from ingest.versions import (
+    BuildCheckError,
+    IndexVersions,
+    Manifest,
+    write_documents,
+)
 from kg.documents import ProductDocument, product_documents
 from kg.store import GraphStore
-from ranker.candidates import CandidateSet
-from ranker.evaluation import JudgedQuery, evaluate
-from ranker.features import DEFAULT_FEATURES, NO_KG_FEATURES, FeatureSchema
-from ranker.fusion import FIXED_RANKERS, Ranker, tune_linear
-from ranker.registry import RANKERS, make_ranker
+from ranker.evaluation import JudgedQuery
+from ranker.fusion import FIXED_RANKERS
+from ranker.registry import RANKERS
 from search.analysis import Analyzer
 from search.backends import EmbeddedBackend, IndexBackend
 from search.encoder import Encoder, product_text
-from search.graph_signals import EntityEmbeddings, GraphSignals
 from search.keyword import DEFAULT_FIELD_WEIGHTS, keyword_doc
-from search.linking import EntityLinker
 from search.service import SearchService
 
-__all__ = [
-    "APPLIED",
-    "BuildCheckError",
-    "IndexConfig",
-    "Progress",
-    "collect_runs",
-    "open_version",
-    "reindex",
-]
+__all__ = ["IndexConfig", "reindex"]
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-#: Written into a version directory once catalog edits were applied to it in place;
-#: holds the graph revision they reached (see ``app.engine.Engine.sync``).
-APPLIED = "applied.json"
-
-
-class BuildCheckError(RuntimeError):
-    code = "build_check_failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,88 +55,6 @@ class IndexConfig:
             raise ValueError(
                 f"unknown default ranker {self.default_ranker!r}; registered: {sorted(RANKERS)}"
             )
-
-
-def _noop(stage: str, done: int, total: int) -> None:
-    return None
-
-
-def collect_runs(
-    service: SearchService,
-    queries: Sequence[JudgedQuery],
-    progress: Progress = _noop,
-    *,
-    stage: str = "queries",
-) -> list[tuple[JudgedQuery, CandidateSet]]:
-    runs = []
-    for i, query in enumerate(queries, start=1):
-        runs.append((query, service.candidates(query.text)))
-        progress(stage, i, len(queries))
-    return runs
-
-
-def open_version(
-    path: Path,
-    *,
-    encoder: Encoder,
-    analyzer: Analyzer,
-    backend: IndexBackend,
-    ranker: str | None = None,
-) -> tuple[SearchService, Manifest]:
-    """Open one index version as a :class:`SearchService`, checking it fits ``encoder``
-    and ``backend``."""
-    manifest = Manifest.model_validate_json((path / "manifest.json").read_text())
-    if manifest.encoder != encoder.name or manifest.dim != encoder.dim:
-        raise BuildCheckError(
-            f"index {manifest.version} was built with {manifest.encoder} ({manifest.dim}-d) but "
-            f"the configured encoder is {encoder.name} ({encoder.dim}-d): run `kgsearch reindex`"
-        )
-    if manifest.search_backend != backend.name:
-        raise BuildCheckError(
-            f"index {manifest.version} lives in the {manifest.search_backend} backend but "
-            f"the search backend is set to {backend.name}: run `kgsearch reindex`"
-        )
-    docs = read_documents(path / "documents.jsonl")
-    keyword, vectors = backend.open(
-        manifest.version, path, field_weights=manifest.field_weights, dim=manifest.dim
-    )
-    counts = {"documents": len(docs), "vectors": vectors.count()}
-    if not (path / APPLIED).exists():  # edits since the build changed the keyword index in place
-        counts["keyword"] = keyword.count()
-    if len(set(counts.values())) != 1 or len(docs) != manifest.products:
-        raise BuildCheckError(
-            f"index {manifest.version} is inconsistent: manifest says {manifest.products} "
-            f"products, found {counts}; run `kgsearch reindex`"
-        )
-    name = ranker or manifest.default_ranker
-    by_id = {d.product_id: d for d in docs}
-    graph = GraphSignals(
-        linker=EntityLinker.from_documents(docs, analyzer=analyzer),
-        documents=by_id,
-        embeddings=_load_embeddings(path / "kge", manifest),
-    )
-    service = SearchService(
-        keyword=keyword,
-        vectors=vectors,
-        encoder=encoder,
-        analyzer=analyzer,
-        documents=docs,
-        ranker=make_ranker(name, manifest.rankers.get(name, {}), base=path),
-        field_weights=manifest.field_weights,
-        recall_k=manifest.recall_k,
-        dense_min_score=manifest.dense_min_score,
-        graph=graph,
-    )
-    return service, manifest
-
-
-def _load_embeddings(where: Path, manifest: Manifest) -> EntityEmbeddings | None:
-    """The version's KG embeddings, if it was built with some (see `kgsearch train-kge`)."""
-    if not (where / "meta.json").exists():
-        return None
-    from kg.kge import KGEmbeddings
-
-    return KGEmbeddings.load(where)
 
 
 def _attach_embeddings(source: Path, where: Path, docs: Sequence[ProductDocument]) -> None:
@@ -213,61 +119,6 @@ def _smoke_check(service: SearchService, docs: Sequence[ProductDocument]) -> Non
         )
 
 
-def _train_and_evaluate(
-    service: SearchService,
-    judged: Sequence[JudgedQuery],
-    where: Path,
-    rankers: dict[str, dict[str, object]],
-    seconds: dict[str, float],
-    *,
-    learned: bool,
-    progress: Progress,
-) -> dict[str, dict[str, dict[str, float]]]:
-    """On judged queries: tune ``linear`` and train the learned rankers on ``train``
-    (stopping early on ``valid``), then evaluate every ranker on ``valid`` and ``test``.
-    Updates ``rankers`` with what was trained; never looks at ``test`` before evaluating."""
-    evaluation: dict[str, dict[str, dict[str, float]]] = {}
-    train = [q for q in judged if q.split == "train" and q.grades]
-    if not train:
-        return evaluation
-    started = time.perf_counter()
-    runs = {
-        split: collect_runs(
-            service, [q for q in judged if q.split == split and q.grades], progress, stage=split
-        )
-        for split in ("train", "valid", "test")
-    }
-    pairs = {split: [(c, q.grades) for q, c in r] for split, r in runs.items()}
-    tuned, train_ndcg = tune_linear(pairs["train"])
-    rankers["linear"] = tuned.params()
-    log.info(
-        "linear fusion tuned on %d train queries: %s (NDCG@10 %.4f)",
-        len(train),
-        tuned.params(),
-        train_ndcg,
-    )
-    if learned and pairs["valid"]:
-        from ranker.lambdamart import train_lambdamart
-        from ranker.neural import train_neural
-
-        for name, kind, features in (
-            ("lambdamart", "lambdamart", DEFAULT_FEATURES),
-            ("lambdamart-nokg", "lambdamart", NO_KG_FEATURES),
-            ("neural", "neural", DEFAULT_FEATURES),
-        ):
-            trainer = train_lambdamart if kind == "lambdamart" else train_neural
-            model = trainer(pairs["train"], pairs["valid"], schema=FeatureSchema(features))
-            model.save(where / "rankers" / name)
-            rankers[name] = {"kind": kind, "path": f"rankers/{name}"}
-            progress("rankers", len(rankers) - len(FIXED_RANKERS), 3)
-    systems: dict[str, Ranker] = {n: make_ranker(n, p, base=where) for n, p in rankers.items()}
-    for split in ("valid", "test"):
-        if runs[split]:
-            evaluation[split] = {n: s.as_dict() for n, s in evaluate(runs[split], systems).items()}
-    seconds["train_and_evaluate"] = time.perf_counter() - started
-    return evaluation
-
-
 def reindex(
     *,
     graph: GraphStore,
@@ -278,7 +129,7 @@ def reindex(
     config: IndexConfig | None = None,
     backend: IndexBackend | None = None,
     kge_dir: Path | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> Manifest:
     """Build a complete new version from ``graph``, check it, make it live; return its manifest.
 
@@ -333,7 +184,7 @@ def reindex(
                 )
                 _smoke_check(service, docs)
 
-                evaluation = _train_and_evaluate(
+                evaluation = train_and_evaluate(
                     service,
                     judged,
                     where,

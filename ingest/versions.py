@@ -27,12 +27,25 @@ from pydantic import BaseModel, ConfigDict
 from kg.documents import ProductDocument
 
 __all__ = [
+    "APPLIED",
+    "BuildCheckError",
     "IndexVersions",
     "Manifest",
     "NoIndexError",
     "read_documents",
     "write_documents",
 ]
+
+
+#: Written into a version directory once catalog edits were applied to it in place; holds
+#: the graph revision they reached (see :mod:`ingest.sync`).
+APPLIED = "applied.json"
+
+
+class BuildCheckError(RuntimeError):
+    """A version (being built, or opened) does not hold together; nothing live changed."""
+
+    code = "build_check_failed"
 
 
 class NoIndexError(RuntimeError):

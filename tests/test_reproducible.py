@@ -14,7 +14,7 @@ import torch
 
 from app.engine import Engine
 from ingest.judgments import select_split
-from ingest.reindex import collect_runs
+from ingest.rankers import collect_runs
 from kg.kge_config import TrainConfig
 from kg.kge_training import train_on_triples
 from kg.reproducible import reproducible, torch_threads
