@@ -19,6 +19,8 @@ PYTEST_ARGS ?=
 NEW_PYTHON ?=
 
 export UV_CACHE_DIR := $(CACHE)/uv
+# scripts/servers keeps its artefacts under the same cache (CACHE=... make test: all bare).
+export KGSEARCH_CACHE := $(CACHE)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 # Byte-compile the venv once at install: every later `kgsearch` start skips recompiling
