@@ -33,6 +33,21 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     ranker: str | None = Field(default=None, description="Override the index's default ranker.")
     device: Literal["cpu", "cuda", "auto"] = "cpu"
+    encoder_runtime: Literal["auto", "onnx", "torch"] = Field(
+        default="auto",
+        description=(
+            "How the MiniLM encoder runs: onnx (ONNX Runtime, CPU; no torch on the query "
+            "path), torch (transformers), or auto: onnx when the device is cpu and "
+            "onnxruntime loads the exported model, else torch."
+        ),
+    )
+    encoder_threads: int = Field(
+        default=1, ge=1, le=64, description="ONNX Runtime intra-op threads for the encoder."
+    )
+    model_cache: Path = Field(
+        default=Path("~/.cache/kgsearch/models"),
+        description="Where the ONNX export of the encoder is kept (shared by every home).",
+    )
     recall_k: int = Field(default=200, ge=10, le=5_000)
     keep_versions: int = Field(default=3, ge=0, le=100)
     admin_api_key: SecretStr | None = None
@@ -53,6 +68,15 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
+    def _onnx_runs_on_cpu(self) -> Settings:
+        if self.encoder_runtime == "onnx" and self.device != "cpu":
+            raise ValueError(
+                f"KGSEARCH_ENCODER_RUNTIME=onnx runs on the CPU only; with KGSEARCH_DEVICE="
+                f"{self.device} use KGSEARCH_ENCODER_RUNTIME=torch (or auto)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
         if self.mode == "production" and (
             self.admin_api_key is None or len(self.admin_api_key.get_secret_value()) < 16
@@ -66,6 +90,10 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.home.expanduser().resolve()
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.model_cache.expanduser().resolve()
 
 
 @lru_cache(maxsize=1)

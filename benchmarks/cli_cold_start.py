@@ -19,6 +19,11 @@ a second of process teardown on this VM, `os._exit` included). Two bytecode mode
   LightGBM... compiles its source on every run. The JSON records how many ``.pyc``
   files the venv's site-packages hold.
 
+The search runs with each encoder runtime (``KGSEARCH_ENCODER_RUNTIME=torch`` and
+``onnx``, the ONNX model already exported into the default model cache by the reindex),
+interleaved in the same run. ``--breakdown-runs`` more processes per runtime then time
+the stages of a search one by one (cached bytecode; medians).
+
 The OS file cache is warm either way (only the Python process is cold). Prints a
 Markdown table and writes benchmarks/results/cli-cold-start.json.
 
@@ -55,8 +60,42 @@ COMMANDS: dict[str, list[str]] = {
     "import app.cli": [sys.executable, "-c", "import app.cli; print(1)"],
     "kgsearch --help": [*kgsearch(), "--help"],
     "kgsearch status": [*kgsearch(), "status"],
-    f"kgsearch search {QUERY!r}": [*kgsearch(), "search", QUERY, "--k", "10"],
 }
+#: The search runs once per encoder runtime (KGSEARCH_ENCODER_RUNTIME), same index.
+RUNTIMES = ("torch", "onnx")
+for _runtime in RUNTIMES:
+    COMMANDS[f"kgsearch search {QUERY!r} ({_runtime})"] = [
+        "env",
+        f"KGSEARCH_ENCODER_RUNTIME={_runtime}",
+        *kgsearch(),
+        "search",
+        QUERY,
+        "--k",
+        "10",
+    ]
+
+#: One process, stage by stage, in the order `kgsearch search` meets them.
+BREAKDOWN = f"""
+import json, sys, time
+t = time.perf_counter(); stages = {{}}
+def mark(name):
+    global t
+    now = time.perf_counter(); stages[name] = round(now - t, 3); t = now
+import app.cli
+from app.engine import Engine
+from app.settings import Settings
+engine = Engine(Settings()); mark("CLI, settings, engine")
+import lightgbm; mark("LightGBM (scikit-learn, SciPy, pandas)")
+if engine.settings.encoder_runtime == "torch":
+    import torch; mark("torch")
+    import transformers; mark("transformers")
+else:
+    import onnxruntime, tokenizers; mark("onnxruntime + tokenizers")
+engine.encoder.encode(["warm up"]); mark("encoder: load, first encode")
+service, _ = engine.service(); mark("open the live version")
+service.search({QUERY!r}, k=10); mark("the search")
+print(json.dumps(stages))
+"""
 
 
 def environment(home: Path, mode: str, cache: Path) -> dict[str, str]:
@@ -133,6 +172,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--modes", default="cached,uncached", help="cached and/or uncached")
     parser.add_argument("--no-judgments", action="store_true", help="linear, not LambdaMART")
+    parser.add_argument("--breakdown-runs", type=int, default=3, help="stage timings per runtime")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/cli-cold-start.json")
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
@@ -154,11 +194,27 @@ def main() -> None:
                 for name, argv in COMMANDS.items():
                     times[name].append(run(argv, env))
             results[mode] = {name: summary(ts) for name, ts in times.items()}
+        breakdown: dict[str, dict[str, float]] = {}
+        env = environment(home, "cached", cached)
+        for runtime in RUNTIMES if args.breakdown_runs else ():
+            runs = []
+            for _ in range(args.breakdown_runs):
+                done = subprocess.run(
+                    [sys.executable, "-c", BREAKDOWN],
+                    env={**env, "KGSEARCH_ENCODER_RUNTIME": runtime},
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            breakdown[runtime] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
     report = {
         "index": {"catalogue": "synthetic/data/tiny", **index},
         "runs": args.runs,
         "seconds": results,
+        "breakdown_cached_median_s": breakdown,
         "machine": {
             "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
@@ -182,6 +238,8 @@ def main() -> None:
             for r in (results[m][name] for m in modes)
         )
         print(f"| `{name}` | {cells} |")
+    for runtime, stages in breakdown.items():
+        print(f"{runtime}: " + ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()))
     print(json.dumps(report["machine"] | {"index": report["index"]}))
 
 

@@ -14,6 +14,7 @@ from app.engine import Engine
 from app.settings import Settings
 from ingest.records import ProductRecord
 from search.encoder import MiniLMEncoder
+from search.onnx_encoder import OnnxMiniLMEncoder
 
 TINY = Path(__file__).resolve().parents[1] / "synthetic" / "data" / "tiny"
 
@@ -83,6 +84,18 @@ def unique_namespace(prefix: str = "t") -> str:
 @pytest.fixture(scope="session")
 def encoder() -> MiniLMEncoder:
     return MiniLMEncoder()
+
+
+#: Where the ONNX export of MiniLM is cached: the app's default, so the one-time export
+#: (≈ 10 s of CPU, imports torch) is shared with `kgsearch` and with later test runs.
+MODEL_CACHE = Path(os.environ.get("KGSEARCH_MODEL_CACHE", "~/.cache/kgsearch/models")).expanduser()
+
+
+@pytest.fixture(scope="session")
+def onnx_encoder() -> OnnxMiniLMEncoder:
+    onnx = OnnxMiniLMEncoder(cache_dir=MODEL_CACHE)
+    onnx.load()  # exports on the first run on a machine
+    return onnx
 
 
 SMALL_PRODUCTS = [

@@ -1,6 +1,6 @@
-"""Importing the CLI, the API or any package must stay cheap: torch, transformers, PyKEEN,
-LightGBM and scikit-learn are imported where they are used, never at module level (they
-take seconds: `kgsearch --help` and `kgsearch status` must start in under one)."""
+"""Importing the CLI, the API or any package must stay cheap: torch, transformers, ONNX
+Runtime, PyKEEN, LightGBM and scikit-learn are imported where they are used, never at module
+level (they take seconds: `kgsearch --help` and `kgsearch status` must start in under one)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("torch", "transformers", "pykeen", "lightgbm", "sklearn")
+HEAVY = ("torch", "transformers", "onnxruntime", "pykeen", "lightgbm", "sklearn")
 
 REPORT = (
     "import json, sys; "
