@@ -237,4 +237,7 @@ def create_app(engine: Engine) -> FastAPI:
         }
 
     install_catalog(app)  # /catalog, /admin/keys, /console
+    from app.recommend_api import install_recommendations  # it imports this module
+
+    install_recommendations(app)  # /recommendations/similar/..., /recommendations/users/...
     return app

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from app.catalog_cli import catalog_app
+from app.recommend_cli import recommend_app
 
 # Only typer and rich at the top: every command imports what it uses, so `kgsearch --help`
 # and `kgsearch status` start in well under a second (tests/app/test_imports.py checks
@@ -38,6 +39,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(recommend_app, name="recommend")
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
@@ -526,8 +528,25 @@ def demo(
             body = _search_json(engine, query, 3, None)
             names = "; ".join(f"{h['name']} ({h['product_id']})" for h in body["hits"])
             out.print(f"[bold]{query!r}[/] -> {names}", highlight=False)
+        _demo_recommendations(engine)
         if serve_after:
             _serve(engine, engine.settings.host, port or engine.settings.port)
+
+
+def _demo_recommendations(engine: Engine) -> None:
+    """One "similar items" and one "for you" example (a shopper of the simulated log)."""
+    recs = engine.recommendations()
+    users = recs.behaviour.interactions.users
+    if not users:
+        return
+    history = recs.behaviour.user_items(users[0])
+    product = recs.space.items[history[0][0]]
+    for label, result in (
+        (f"similar to {product}", recs.similar(product, k=3)),
+        (f"for shopper {users[0]}", recs.for_user(users[0], k=3)),
+    ):
+        shown = "; ".join(f"{i.name} ({i.product_id}: {i.reason})" for i in result.items)
+        out.print(f"[bold]{label}[/] -> {shown}", highlight=False)
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""The demo job: generate a catalogue, import it into the graph, build the index."""
+"""The demo job: generate a catalogue, import it into the graph, build the index, and
+simulate a shopper behaviour log so that recommendations have data from the first run."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ingest.formats import write_labels, write_products, write_queries
 from ingest.progress import Progress
 from synthetic.generator import CatalogSize, generate_catalog
 
-__all__ = ["prepare_demo", "write_generated"]
+__all__ = ["prepare_demo", "simulate_behaviour", "write_generated"]
 
 SAMPLE_QUERY_KINDS = ("category", "attribute", "brand", "descriptive", "misspelled")
 
@@ -67,6 +68,8 @@ def prepare_demo(
         build["kge"] = engine.train_kge(model="TransE", dataset="graph", progress=progress)
         manifest = engine.reindex(progress=progress)
         marker_path.write_text(json.dumps(wanted))
+    if not reused or not engine.events_path.exists():
+        build["events"] = simulate_behaviour(engine, seed=seed, users=_USERS[size])
         build.update(
             {
                 "graph_revision": report.revision,
@@ -79,3 +82,60 @@ def prepare_demo(
         if query.kind in SAMPLE_QUERY_KINDS and query.kind not in samples:
             samples[query.kind] = query.text
     return {"build": build, "sample_queries": list(samples.values())}
+
+
+#: Simulated shoppers per catalogue size (each with 8 search sessions).
+_USERS = {"tiny": 60, "demo": 400, "bench": 2000}
+_SPREAD_DAYS = 30.0
+
+
+def simulate_behaviour(engine: Engine, *, seed: int, users: int, sessions_per_user: int = 8) -> int:
+    """Simulate shoppers searching the live index (:mod:`synthetic.behaviour`: position
+    bias, favourite brands, price sensitivity) and write their events to
+    ``engine.events_path``; return how many events. Sessions are spread uniformly over the
+    last 30 days (seeded), so a time-based split has every shopper on both sides."""
+    import random
+
+    from ingest.events import write_events
+    from ingest.formats import read_products
+    from synthetic.behaviour import SimulatorConfig, simulate
+
+    service, _ = engine.service()
+    queries = [q for q in engine.judged() if q.grades]
+    if not queries:
+        raise ValueError(f"no judged queries in {engine.catalogue_dir}: cannot simulate shoppers")
+    products = {
+        p.product_id: p for p in read_products(engine.catalogue_dir / "product.csv").records
+    }
+    pages: dict[str, list[str]] = {}
+
+    def ranking(text: str) -> list[str]:
+        if text not in pages:
+            hits = service.search(text, k=10).hits
+            pages[text] = [h.product_id for h in hits if h.product_id in products]
+        return pages[text]
+
+    config = SimulatorConfig(
+        users=users, sessions_per_user=sessions_per_user, shuffle_fraction=0.2, seed=seed
+    )
+    events = simulate(
+        queries=queries,
+        products=products,
+        rankings={"live": ranking},
+        assign=lambda _: "live",
+        config=config,
+    )
+    rng = random.Random(f"kgsearch-demo-spread:{seed}")
+    first: dict[str, float] = {}
+    for event in events:
+        first.setdefault(event.session_id, event.ts)
+    start = config.start_ts
+    shift = {
+        session: start + rng.uniform(0.0, _SPREAD_DAYS * 86_400.0) - ts
+        for session, ts in first.items()
+    }
+    spread = sorted(
+        (e.model_copy(update={"ts": round(e.ts + shift[e.session_id], 3)}) for e in events),
+        key=lambda e: (e.ts, e.session_id),
+    )
+    return write_events(engine.events_path, spread)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ingest.sync import LiveSync
     from ranker.evaluation import JudgedQuery, SystemScores
     from ranker.fusion import Ranker
+    from recommend.service import RecommendationService
     from search.analysis import Analyzer
     from search.backends import IndexBackend
     from search.encoder import Encoder
@@ -98,16 +99,39 @@ class Engine:
         self._live_sync: LiveSync | None = None
         self._opened_with = 0  # products the last opened version caught up on
         self._last_sync = 0.0
+        self._recs: tuple[tuple[object, ...], RecommendationService] | None = None
+        self._recs_lock = threading.Lock()
 
     # -- parts ------------------------------------------------------------------------------
 
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            from search.encoder import MiniLMEncoder
-
-            self._encoder = MiniLMEncoder(device=self.settings.device)  # loads on first encode
+            self._encoder = self._make_encoder()
         return self._encoder
+
+    def _make_encoder(self) -> Encoder:
+        """MiniLM on the runtime the settings ask for. ``auto``: ONNX Runtime when the
+        device is the CPU and its model loads (exported into the model cache the first
+        time, which imports torch once), else transformers; ``onnx`` fails loudly."""
+        from search.encoder import MiniLMEncoder
+
+        runtime = self.settings.encoder_runtime
+        if runtime == "torch" or (runtime == "auto" and self.settings.device != "cpu"):
+            return MiniLMEncoder(device=self.settings.device)  # loads on first encode
+        try:
+            from search.onnx_encoder import OnnxMiniLMEncoder, OnnxModelError
+
+            onnx = OnnxMiniLMEncoder(
+                cache_dir=self.settings.model_cache_dir, threads=self.settings.encoder_threads
+            )
+            onnx.load()  # export if needed, check the digest, open the session
+        except (ImportError, OSError, OnnxModelError) as exc:
+            if runtime == "onnx":
+                raise
+            log.warning("ONNX Runtime encoder unavailable (%s); using transformers", exc)
+            return MiniLMEncoder(device=self.settings.device)
+        return onnx
 
     @property
     def analyzer(self) -> Analyzer:
@@ -164,6 +188,7 @@ class Engine:
         self.rankers()  # the learned ones load LightGBM and torch
         probe = next(iter(service.documents.values()), None)
         service.search(probe.name if probe is not None else "warm up", k=1)
+        self.recommendations()  # fits the collaborative models on the event log
         seconds = time.perf_counter() - started
         log.info("warmed up in %.1f s", seconds)
         return seconds
@@ -330,6 +355,55 @@ class Engine:
         runs = collect_runs(service, chosen, progress)
         return len(chosen), evaluate(runs, self.rankers())
 
+    # -- recommendations --------------------------------------------------------------------
+
+    @property
+    def events_path(self) -> Path:
+        """The shop's behaviour log (JSONL events; the demo simulates one)."""
+        return self.home / "events.jsonl"
+
+    def recommendations(self) -> RecommendationService:
+        """The recommendation service over the live index, the graph and the event log,
+        built (collaborative models fitted) on first use and again when the live version,
+        its products or the log change."""
+        search, manifest = self.service()
+        log_path = self.events_path
+        log_stat = log_path.stat() if log_path.exists() else None
+        stamp = (
+            manifest.version,
+            id(search),
+            len(search.documents),
+            None if log_stat is None else (log_stat.st_mtime_ns, log_stat.st_size),
+        )
+        cached = self._recs
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        with self._recs_lock:
+            if self._recs is None or self._recs[0] != stamp:
+                from ingest.events import read_events
+                from recommend.live import from_search
+
+                events: list[Any] = []
+                if log_stat is not None:
+                    read = read_events(log_path)
+                    if read.errors:
+                        log.warning(
+                            "%s: %d invalid event line(s) skipped, first: %s",
+                            log_path,
+                            len(read.errors),
+                            read.errors[0],
+                        )
+                    events = list(read.records)
+                started = time.perf_counter()
+                built = from_search(search, self.graph, events)
+                log.info(
+                    "recommendations built in %.2f s from %d events",
+                    time.perf_counter() - started,
+                    len(events),
+                )
+                self._recs = (stamp, built)
+            return self._recs[1]
+
     def status(self) -> dict[str, Any]:
         live = self.versions.live()
         return {
@@ -353,7 +427,8 @@ class Engine:
         self.backend.retain([])
         self.close()
         self._loaded = None
-        for name in ("graph.sqlite", "graph.sqlite-wal", "graph.sqlite-shm"):
+        self._recs = None
+        for name in ("graph.sqlite", "graph.sqlite-wal", "graph.sqlite-shm", "events.jsonl"):
             (self.home / name).unlink(missing_ok=True)
         shutil.rmtree(self.home / "index", ignore_errors=True)
         shutil.rmtree(self.catalogue_dir, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from recommend.service import Recommendation, Recommendations
 from search.service import Hit, SearchResult
 
 
@@ -105,3 +106,69 @@ class HealthOut(BaseModel):
     index_version: str | None
     products: int | None
     graph_revision: int
+
+
+class RecommendationOut(BaseModel):
+    product_id: str
+    rank: int
+    score: float
+    name: str
+    brand: str | None
+    product_class: str
+    category_path: list[str]
+    price: float | None
+    sources: list[str]
+    signals: dict[str, float]
+    contributions: dict[str, float]
+    reason: str
+    paths: list[list[str]]
+
+    @classmethod
+    def of(cls, item: Recommendation) -> RecommendationOut:
+        return cls(
+            product_id=item.product_id,
+            rank=item.rank,
+            score=item.score,
+            name=item.name,
+            brand=item.brand,
+            product_class=item.product_class,
+            category_path=list(item.category_path),
+            price=item.price,
+            sources=list(item.sources),
+            signals=dict(item.signals),
+            contributions=dict(item.contributions),
+            reason=item.reason,
+            paths=[list(p) for p in item.paths],
+        )
+
+
+class RecommendationsOut(BaseModel):
+    kind: str  # "similar" or "for_you"
+    subject: str  # the product (similar) or the shopper (for you)
+    context: str | None
+    k: int
+    cold_start: bool
+    cold_start_reason: str | None
+    weights: dict[str, float]
+    brand_cap: int | None
+    mmr: float | None
+    took_ms: float
+    notes: list[str]
+    items: list[RecommendationOut]
+
+    @classmethod
+    def of(cls, result: Recommendations) -> RecommendationsOut:
+        return cls(
+            kind=result.kind,
+            subject=result.subject,
+            context=result.context,
+            k=result.k,
+            cold_start=result.cold_start,
+            cold_start_reason=result.cold_start_reason,
+            weights=dict(result.weights),
+            brand_cap=result.diversity.brand_cap,
+            mmr=result.diversity.mmr,
+            took_ms=round(result.took_ms, 3),
+            notes=list(result.notes),
+            items=[RecommendationOut.of(i) for i in result.items],
+        )

@@ -143,5 +143,11 @@ class NumpyVectorIndex:
         sims = self._matrix[[r for _, r in rows]] @ np.asarray(vector, dtype=np.float32)
         return {p: float(s) for (p, _), s in zip(rows, sims, strict=True)}
 
+    def vector(self, product_id: str) -> Vector | None:
+        """The stored vector of one product (a view, do not modify), or None."""
+        row = self._row.get(product_id)
+        matrix = self._matrix
+        return None if row is None or row >= len(matrix) else matrix[row]
+
     def close(self) -> None:
         """Nothing to release."""

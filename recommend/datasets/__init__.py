@@ -1,0 +1,1 @@
+"""Readers for public recommendation data sets (one module per data set)."""

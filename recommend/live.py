@@ -1,0 +1,89 @@
+"""Build the shop's recommendation service from what serves search: the live index
+version's documents, vectors, filters and KG embeddings, the graph store, and the event log.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from recommend.interactions import EVENT_WEIGHTS, EventLike, shop_behaviour
+from recommend.service import (
+    DEFAULT_WEIGHTS,
+    RecommendationService,
+    Situation,
+    build_recommendations,
+)
+from recommend.sources import SOURCES, ItemSpace, SourceInputs
+
+if TYPE_CHECKING:
+    from kg.kge import KGEmbeddings
+    from kg.store import GraphStore
+    from search.service import SearchService
+
+__all__ = ["from_search"]
+
+
+def from_search(
+    search: SearchService,
+    graph: GraphStore,
+    events: Iterable[EventLike],
+    *,
+    sources: Sequence[str] = tuple(SOURCES),
+    params: Mapping[str, Mapping[str, Any]] = MappingProxyType({}),
+    weights: Mapping[Situation, Mapping[str, float]] = DEFAULT_WEIGHTS,
+    event_weights: Mapping[str, float] = EVENT_WEIGHTS,
+    half_life_days: float | None = 30.0,
+    seed: int = 0,
+) -> RecommendationService:
+    """A :class:`RecommendationService` over the products ``search`` serves, fitted on
+    ``events`` (events of products it does not hold are dropped)."""
+    documents = dict(search.documents)
+    space = ItemSpace(items=tuple(sorted(documents)), documents=documents)
+    behaviour = shop_behaviour(
+        events, space.items, weights=event_weights, half_life_days=half_life_days
+    )
+    inputs = SourceInputs(
+        space=space,
+        behaviour=behaviour,
+        graph=graph,
+        vectors=search.vectors,
+        vector_of=_vector_lookup(search),
+        kge=_kge(search),
+        seed=seed,
+    )
+    return build_recommendations(
+        inputs, sources=sources, params=params, filters=search.filters, weights=weights
+    )
+
+
+def _vector_lookup(search: SearchService) -> Any:
+    """The indexed vector of a product: read from the embedded index, else the product's
+    text encoded once with the index's encoder (the same vector it indexed)."""
+    from search.vector import NumpyVectorIndex
+
+    vectors = search.vectors
+    if isinstance(vectors, NumpyVectorIndex):
+        return vectors.vector
+    from search.encoder import product_text
+
+    @functools.lru_cache(maxsize=65_536)
+    def encoded(pid: str) -> npt.NDArray[np.float32] | None:
+        doc = search.documents.get(pid)
+        if doc is None:
+            return None
+        return np.asarray(search.encoder.encode([product_text(doc)])[0], dtype=np.float32)
+
+    return encoded
+
+
+def _kge(search: SearchService) -> KGEmbeddings | None:
+    from kg.kge import KGEmbeddings
+
+    embeddings = search.graph.embeddings if search.graph is not None else None
+    return embeddings if isinstance(embeddings, KGEmbeddings) else None
