@@ -21,6 +21,8 @@ NEW_PYTHON ?=
 export UV_CACHE_DIR := $(CACHE)/uv
 # scripts/servers keeps its artefacts under the same cache (CACHE=... make test: all bare).
 export KGSEARCH_CACHE := $(CACHE)
+# ... and the encoder's ONNX export (made once from the installed model package).
+export KGSEARCH_MODEL_CACHE := $(CACHE)/models
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 # Byte-compile the venv once at install: every later `kgsearch` start skips recompiling
