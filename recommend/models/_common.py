@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar, Literal, TypeAlias
 
 import numpy as np
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WEIGHTINGS",
+    "ItemPrior",
     "Weighting",
     "check_choice",
     "check_nonnegative",
@@ -83,3 +85,22 @@ def cosine_rows(vectors: np.ndarray, rows: np.ndarray) -> Scores:
         unit = vectors / norms[:, None]
     unit[norms == 0] = np.nan
     return np.asarray(unit[rows] @ unit.T, dtype=np.float64)
+
+
+class ItemPrior:
+    """Base of the models that give every user (and every item) the same item scores, a
+    prior such as popularity: ``fit`` sets ``_scores``, one value per item (NaN: none)."""
+
+    name: ClassVar[str]
+    _scores: np.ndarray | None = None
+
+    def _fitted(self) -> np.ndarray:
+        if self._scores is None:
+            raise not_fitted(self.name)
+        return self._scores
+
+    def user_scores(self, users: Sequence[int]) -> Scores:
+        return np.tile(self._fitted(), (len(users), 1))
+
+    def item_scores(self, items: Sequence[int]) -> Scores:
+        return np.tile(self._fitted(), (len(items), 1))

@@ -4,18 +4,17 @@ every user. A prior that needs no interaction at all (cold items, cold users).""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from recommend.base import Interactions, ItemGraph, Scores
-from recommend.models._common import not_fitted
+from recommend.base import Interactions, ItemGraph
+from recommend.models._common import ItemPrior
 
 __all__ = ["KGDegree"]
 
 
-class KGDegree:
+class KGDegree(ItemPrior):
     """Score = number of triples the item's entity takes part in; an item without an entity
     in the graph is NaN (no opinion)."""
 
@@ -38,17 +37,6 @@ class KGDegree:
             ]
         )
         return self
-
-    def _fitted(self) -> np.ndarray:
-        if self._scores is None:
-            raise not_fitted(self.name)
-        return self._scores
-
-    def user_scores(self, users: Sequence[int]) -> Scores:
-        return np.tile(self._fitted(), (len(users), 1))
-
-    def item_scores(self, items: Sequence[int]) -> Scores:
-        return np.tile(self._fitted(), (len(items), 1))
 
     def params(self) -> dict[str, Any]:
         return {}

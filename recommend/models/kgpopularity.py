@@ -10,17 +10,16 @@ has interactions is NaN (no opinion).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from recommend.base import Interactions, ItemGraph, Scores
+from recommend.base import Interactions, ItemGraph
 from recommend.models._common import (
     WEIGHTINGS,
+    ItemPrior,
     Weighting,
     check_choice,
-    not_fitted,
     weighted,
 )
 from recommend.models.kgneighbour import SIMILARITIES, Similarity, item_features, similarity
@@ -28,7 +27,7 @@ from recommend.models.kgneighbour import SIMILARITIES, Similarity, item_features
 __all__ = ["KGPopularity"]
 
 
-class KGPopularity:
+class KGPopularity(ItemPrior):
     """``score(i) = sum_j sim(i, j) pop(j) / sum_j sim(i, j)`` over items ``j != i``."""
 
     name: ClassVar[str] = "kgpopularity"
@@ -56,17 +55,6 @@ class KGPopularity:
         scores[~(support > 0)] = np.nan
         self._scores = scores
         return self
-
-    def _fitted(self) -> np.ndarray:
-        if self._scores is None:
-            raise not_fitted(self.name)
-        return self._scores
-
-    def user_scores(self, users: Sequence[int]) -> Scores:
-        return np.tile(self._fitted(), (len(users), 1))
-
-    def item_scores(self, items: Sequence[int]) -> Scores:
-        return np.tile(self._fitted(), (len(items), 1))
 
     def params(self) -> dict[str, Any]:
         return {"similarity": self.similarity, "weighting": self.weighting}

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from recommend.base import Interactions, ItemGraph, Scores
+from recommend.base import Interactions, ItemGraph
 from recommend.models._common import (
     WEIGHTINGS,
+    ItemPrior,
     Weighting,
     check_choice,
     check_positive,
-    not_fitted,
 )
 
 __all__ = ["Popularity"]
 
 
-class Popularity:
+class Popularity(ItemPrior):
     """Score = how many users interacted with the item (``weighting="binary"``), or the
     summed (``raw``) / log-damped (``log``) interaction values. With ``half_life_days`` and
     interaction times, each pair counts ``0.5 ** (age / half_life)``, age measured from the
@@ -50,17 +49,6 @@ class Popularity:
             values = values * 0.5 ** (ages / self.half_life_days)
         self._scores = np.bincount(matrix.col, weights=values, minlength=len(interactions.items))
         return self
-
-    def _fitted(self) -> np.ndarray:
-        if self._scores is None:
-            raise not_fitted(self.name)
-        return self._scores
-
-    def user_scores(self, users: Sequence[int]) -> Scores:
-        return np.tile(self._fitted(), (len(users), 1))
-
-    def item_scores(self, items: Sequence[int]) -> Scores:
-        return np.tile(self._fitted(), (len(items), 1))
 
     def params(self) -> dict[str, Any]:
         return {"weighting": self.weighting, "half_life_days": self.half_life_days}
