@@ -9,9 +9,10 @@ is not an error: they get cold-start recommendations and ``cold_start: true``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from app.api import BadParameter, EngineDep, _error, parse_filters
@@ -71,16 +72,36 @@ def _excluded(values: list[str]) -> list[str]:
     return ids
 
 
-def _diversity(brand_cap: int | None, mmr: float | None) -> Diversity:
-    return Diversity(brand_cap=brand_cap, mmr=mmr)
+@dataclass(frozen=True, slots=True)
+class _Refinement:
+    """The narrowing options both routes take, validated by FastAPI, parsed on demand (a
+    route first refuses unknown parameters, then asks for these)."""
+
+    filter: list[str]
+    price_min: float | None
+    price_max: float | None
+    rating_min: float | None
+    rating_max: float | None
+    exclude: list[str]
+    brand_cap: int | None
+    mmr: float | None
+
+    def options(self) -> dict[str, Any]:
+        filters = parse_filters(
+            self.filter,
+            price_min=self.price_min,
+            price_max=self.price_max,
+            rating_min=self.rating_min,
+            rating_max=self.rating_max,
+        )
+        return {
+            "filters": filters or None,
+            "exclude": _excluded(self.exclude),
+            "diversity": Diversity(brand_cap=self.brand_cap, mmr=self.mmr),
+        }
 
 
-@router.get("/similar/{product_id}", response_model=RecommendationsOut)
-def similar(
-    request: Request,
-    engine: EngineDep,
-    product_id: Annotated[str, Path(pattern=PRODUCT_ID, description="e.g. P000123")],
-    k: K = 10,
+def _refinement(
     filter: FilterQ = [],  # noqa: B006 - FastAPI copies defaults per request
     price_min: Price = None,
     price_max: Price = None,
@@ -89,25 +110,28 @@ def similar(
     exclude: Excluded = [],  # noqa: B006
     brand_cap: BrandCap = None,
     mmr: MMR = None,
+) -> _Refinement:
+    return _Refinement(
+        filter, price_min, price_max, rating_min, rating_max, exclude, brand_cap, mmr
+    )
+
+
+Refinement = Annotated[_Refinement, Depends(_refinement)]
+
+
+@router.get("/similar/{product_id}", response_model=RecommendationsOut)
+def similar(
+    request: Request,
+    engine: EngineDep,
+    product_id: Annotated[str, Path(pattern=PRODUCT_ID, description="e.g. P000123")],
+    refinement: Refinement,
+    k: K = 10,
 ) -> Any:
     """Products like this one, with the sources, contributions and a reason for each."""
     _check_params(request, SIMILAR_PARAMS)
-    filters = parse_filters(
-        filter,
-        price_min=price_min,
-        price_max=price_max,
-        rating_min=rating_min,
-        rating_max=rating_max,
-    )
+    options = refinement.options()
     engine.maybe_sync()
-    result = engine.recommendations().similar(
-        product_id,
-        k=k,
-        filters=filters or None,
-        exclude=_excluded(exclude),
-        diversity=_diversity(brand_cap, mmr),
-    )
-    return RecommendationsOut.of(result)
+    return RecommendationsOut.of(engine.recommendations().similar(product_id, k=k, **options))
 
 
 @router.get("/users/{user_id}", response_model=RecommendationsOut)
@@ -115,6 +139,7 @@ def for_user(
     request: Request,
     engine: EngineDep,
     user_id: Annotated[str, Path(pattern=USER_ID, description="e.g. U0042")],
+    refinement: Refinement,
     k: K = 10,
     context: Annotated[
         str | None, Query(pattern=PRODUCT_ID, description="The product on the page.")
@@ -122,33 +147,13 @@ def for_user(
     include_purchased: Annotated[
         bool, Query(description="Also show products the shopper bought.")
     ] = False,
-    filter: FilterQ = [],  # noqa: B006
-    price_min: Price = None,
-    price_max: Price = None,
-    rating_min: Rating = None,
-    rating_max: Rating = None,
-    exclude: Excluded = [],  # noqa: B006
-    brand_cap: BrandCap = None,
-    mmr: MMR = None,
 ) -> Any:
     """Products for this shopper; an unknown shopper gets cold-start recommendations."""
     _check_params(request, USER_PARAMS)
-    filters = parse_filters(
-        filter,
-        price_min=price_min,
-        price_max=price_max,
-        rating_min=rating_min,
-        rating_max=rating_max,
-    )
+    options = refinement.options()
     engine.maybe_sync()
     result = engine.recommendations().for_user(
-        user_id,
-        k=k,
-        context=context,
-        include_purchased=include_purchased,
-        filters=filters or None,
-        exclude=_excluded(exclude),
-        diversity=_diversity(brand_cap, mmr),
+        user_id, k=k, context=context, include_purchased=include_purchased, **options
     )
     return RecommendationsOut.of(result)
 
