@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.catalog_api import install_catalog
 from app.engine import Engine
@@ -32,6 +34,14 @@ SEARCH_PARAMS = frozenset(
 def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
     body = ErrorOut.model_validate({"error": {"code": code, "message": message, "field": field}})
     return JSONResponse(status_code=status, content=body.model_dump())
+
+
+#: Status -> (code, message) for the errors Starlette raises itself.
+_HTTP_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("malformed_body", ""),
+    404: ("no_such_route", "no route {path}; see /docs for the API"),
+    405: ("method_not_allowed", "{method} is not allowed on {path}; see /docs"),
+}
 
 
 class BadParameter(ValueError):
@@ -126,6 +136,33 @@ def create_app(engine: Engine) -> FastAPI:
         first = exc.errors()[0]
         field = str(first["loc"][-1]) if first.get("loc") else None
         return _error(422, "invalid_parameter", f"{field}: {first['msg']}", field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own errors (no such route, wrong method, a body it cannot parse) in
+        # the project's error shape instead of {"detail": ...}.
+        code, message = _HTTP_ERRORS.get(exc.status_code, ("http_error", str(exc.detail)))
+        if exc.status_code == 400:
+            message = f"{exc.detail}: send valid UTF-8 JSON (integers of at most 4,300 digits)"
+        elif exc.status_code in (404, 405):
+            message = message.format(method=request.method, path=request.url.path)
+        response = _error(exc.status_code, code, message)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, not bad input: log the traceback under an id the client can quote.
+        request_id = uuid.uuid4().hex[:16]
+        log.error(
+            "request %s failed: %s %s", request_id, request.method, request.url.path, exc_info=exc
+        )
+        return _error(
+            500,
+            "internal_error",
+            f"the server failed on this request; report request id {request_id}",
+        )
 
     @app.exception_handler(InvalidQuery)
     async def _bad_query(_: Request, exc: InvalidQuery) -> JSONResponse:

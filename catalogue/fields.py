@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from catalogue.index import CatalogIndex
 from catalogue.validation import CatalogError, Code, Issue
+from ingest.records import MAX_COUNT
 from kg.schema import JsonValue
 
 __all__ = ["issue", "merge_fields", "orphan", "resolve_brand", "resolve_category", "text_of"]
@@ -102,8 +103,11 @@ def merge_fields(props: dict[str, JsonValue], loser: Mapping[str, JsonValue]) ->
         props["average_rating"] = round((w_avg * w_n + l_avg * l_n) / (w_n + l_n), 3)
     elif w_avg is None and l_avg is not None:
         props["average_rating"] = l_avg
-    props["rating_count"] = w_n + l_n
-    props["review_count"] = _int(props.get("review_count")) + _int(loser.get("review_count"))
+    # Two valid counts may add up past the record's bound: the merged product must stay valid.
+    props["rating_count"] = min(MAX_COUNT, w_n + l_n)
+    props["review_count"] = min(
+        MAX_COUNT, _int(props.get("review_count")) + _int(loser.get("review_count"))
+    )
     merged = props.get("merged_from")
     earlier = [m for m in merged if isinstance(m, str)] if isinstance(merged, list) else []
     lost = loser.get("product_id")

@@ -131,7 +131,9 @@ class History:
             upper, window = lower, window * 4
 
     def change(self, seq: int) -> Change:
-        if seq >= 1:
+        # Bounded by the newest change first: a huge id is simply not in the log (and never
+        # reaches the store, whose integers are 64-bit).
+        if 1 <= seq <= self._ctx.store.revision:
             for change in self._ctx.store.changes(since=seq - 1):
                 if change.seq == seq:
                     return change

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -102,14 +104,37 @@ def _validation_errors(
     return errors
 
 
+#: The key a reader puts a row's error under when the row could not even be read.
+_ERROR = "__error__"
+#: What ``errors="surrogateescape"`` leaves in a string for each byte that is not UTF-8.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def _not_utf8(text: str) -> str | None:
+    """Why ``text`` (read with surrogateescape) is not valid UTF-8, or None if it is."""
+    found = _UNDECODABLE.search(text)
+    if found is None:
+        return None
+    byte = ord(found.group()) - 0xDC00
+    return (
+        f"not valid UTF-8 (byte 0x{byte:02x} at character {found.start() + 1}); "
+        "save the file as UTF-8"
+    )
+
+
 def _read_tsv(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    with path.open(newline="", encoding="utf-8") as handle:
+    # Undecodable bytes are kept (surrogateescape) so that one bad row is reported as
+    # that row's error instead of stopping the whole read.
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         try:
             header = next(reader)
         except StopIteration:
             raise CatalogueError(str(path), [RowError(1, "header", "file is empty")]) from None
         header = [h.strip() for h in header]
+        bad = _not_utf8("\t".join(header))
+        if bad is not None:
+            raise CatalogueError(str(path), [RowError(1, "header", bad)])
         missing = [c for c in required if c not in header]
         if missing:
             raise CatalogueError(
@@ -119,13 +144,22 @@ def _read_tsv(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[s
         for line, row in enumerate(reader, start=2):
             if not any(cell.strip() for cell in row):
                 continue
+            bad = _not_utf8("\t".join(row))
+            if bad is not None:
+                yield line, {_ERROR: bad}
+                continue
             padded = row + [""] * (len(header) - len(row))
             yield line, dict(zip(header, padded, strict=False))
 
 
 def _optional_number(raw: str) -> float | None:
     raw = raw.strip()
-    return float(raw) if raw else None
+    if not raw:
+        return None
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(f"{raw!r} is not a finite number")
+    return value
 
 
 def _parse_features(raw: str) -> dict[str, str]:
@@ -166,12 +200,12 @@ def _product_from_row(row: Mapping[str, str]) -> dict[str, Any]:
         try:
             out[column] = int(_optional_number(row.get(column, "")) or 0)
         except ValueError:
-            raise ValueError(f"{column}: not a number: {row[column]!r}") from None
+            raise ValueError(f"{column}: not a finite number: {row[column]!r}") from None
     for column, key in (("average_rating", "average_rating"), ("price", "price")):
         try:
             out[key] = _optional_number(row.get(column, ""))
         except ValueError:
-            raise ValueError(f"{column}: not a number: {row[column]!r}") from None
+            raise ValueError(f"{column}: not a finite number: {row[column]!r}") from None
     try:
         out["features"] = _parse_features(row.get("product_features", ""))
     except ValueError as exc:
@@ -193,6 +227,9 @@ def _collect(
     errors: list[RowError] = []
     seen: dict[object, int] = {}
     for line, row in rows:
+        if isinstance(row, dict) and _ERROR in row:
+            errors.append(RowError(line, "row", str(row[_ERROR])))
+            continue
         try:
             fields = build(row)
         except ValueError as exc:
@@ -220,29 +257,32 @@ def _collect(
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
+    """``(line, object)`` per non-blank line; a line that is not a JSON object becomes
+    ``{_ERROR: reason}`` (invalid UTF-8, invalid JSON, a number Python refuses to parse)."""
+    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
         for line, text in enumerate(handle, start=1):
             if not text.strip():
+                continue
+            bad = _not_utf8(text)
+            if bad is not None:
+                yield line, {_ERROR: bad}
                 continue
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
-                yield line, {"__error__": f"invalid JSON: {exc.msg} at column {exc.colno}"}
+                yield line, {_ERROR: f"invalid JSON: {exc.msg} at column {exc.colno}"}
                 continue
-            yield line, obj if isinstance(obj, dict) else {"__error__": "not a JSON object"}
-
-
-def _jsonl_product(obj: dict[str, Any]) -> dict[str, Any]:
-    if "__error__" in obj:
-        raise ValueError(f"row: {obj['__error__']}")
-    return obj
+            except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+                yield line, {_ERROR: f"invalid JSON: {exc}"}
+                continue
+            yield line, obj if isinstance(obj, dict) else {_ERROR: "not a JSON object"}
 
 
 def read_products(path: Path) -> ReadResult[ProductRecord]:
     """Read products from a WANDS ``product.csv`` (tab-separated) or a ``.jsonl`` file."""
     if path.suffix == ".jsonl":
         rows: Iterable[tuple[int, Any]] = _jsonl_rows(path)
-        build: Callable[[Any], dict[str, Any]] = _jsonl_product
+        build: Callable[[Any], dict[str, Any]] = dict
         rename: Mapping[str, str] = {}
     else:
         rows = _read_tsv(path, ("product_id", "product_name"))

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
+    "MAX_COUNT",
     "Grade",
     "LabelRecord",
     "ProductRecord",
@@ -26,6 +27,10 @@ Split = Literal["train", "valid", "test"]
 QueryKind = Literal["category", "brand", "attribute", "descriptive", "misspelled", "other"]
 
 NonEmpty = Annotated[str, Field(min_length=1, max_length=2_000)]
+#: The largest count a catalogue row may carry (ratings, reviews): far above any real shop,
+#: and small enough that every number derived from it (log1p, sums, float64) stays finite.
+MAX_COUNT = 1_000_000_000
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 
 
 class Grade(IntEnum):
@@ -76,9 +81,9 @@ class ProductRecord(_Record):
     ] = Field(default_factory=dict)
     brand: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     price: Annotated[float, Field(ge=0, le=10_000_000, allow_inf_nan=False)] | None = None
-    rating_count: Annotated[int, Field(ge=0)] = 0
+    rating_count: Count = 0
     average_rating: Annotated[float, Field(ge=0, le=5, allow_inf_nan=False)] | None = None
-    review_count: Annotated[int, Field(ge=0)] = 0
+    review_count: Count = 0
 
     _no_control = field_validator("name", "description", "product_class")(_reject_control_chars)
 

@@ -179,6 +179,9 @@ def test_a_stale_version_is_a_409(client: TestClient, keys: Keys) -> None:
         ({"brand": "Nobody Inc"}, 422, "unknown_entity", "brand"),
         ({"category": None}, 422, "orphan_product", "category"),
         ({"sku": "1"}, 422, "unknown_field", "sku"),
+        # unbounded counts once broke every search recalling the product (float overflow)
+        ({"rating_count": 10**401}, 422, "invalid_value", "rating_count"),
+        ({"review_count": 10**10}, 422, "invalid_value", "review_count"),
     ],
 )
 def test_rule_violations_are_json_with_codes(
@@ -443,6 +446,8 @@ def test_audit_pages_and_undo(client: TestClient, keys: Keys) -> None:
     again = client.post(f"/catalog/undo/{page['items'][1]['seq']}", headers=h)
     error_of(again, 409, "version_conflict")  # N1 changed since (the undo itself)
     error_of(client.post("/catalog/undo/999999", headers=h), 404, "not_found")
+    # beyond SQLite's 64-bit integers: still just "not in the log"
+    error_of(client.post(f"/catalog/undo/{10**23}", headers=h), 404, "not_found")
     last = client.get("/catalog/audit", params={"limit": 1}, headers=h).json()["items"][0]
     assert last["actor"] == "editor-user" and last["entity_id"] == "product:N1"
 
@@ -473,3 +478,19 @@ def test_indexes_catch_up_from_the_change_log_after_a_restart(
         assert search_ids(client, "banker lamp")[0] == "L1"
         assert search_ids(client, "zebra rug")[0] == "R1"
     restarted.close()
+
+
+def test_a_json_body_python_cannot_parse_is_a_400_not_a_500(client: TestClient, keys: Keys) -> None:
+    # Python refuses integers of more than 4,300 digits (a ValueError, not a JSON error).
+    body = b'{"product_id": "HUGE1", "name": "x", "rating_count": ' + b"1" * 5_001 + b"}"
+    response = client.post(
+        "/catalog/products",
+        content=body,
+        headers={**editor(keys), "content-type": "application/json"},
+    )
+    error_of(response, 400, "malformed_body")
+
+
+def test_unknown_routes_and_methods_answer_in_the_error_shape(client: TestClient) -> None:
+    error_of(client.get("/no/such/route"), 404, "no_such_route")
+    error_of(client.delete("/health"), 405, "method_not_allowed")

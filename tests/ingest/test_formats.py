@@ -153,3 +153,50 @@ def test_reads_the_shipped_wands_queries() -> None:
     result = read_queries(WANDS_QUERIES)
     assert result.ok, result.errors[:3]
     assert len(result.records) == 480
+
+
+def test_rows_no_reader_can_parse_are_row_errors_not_crashes(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8, numbers beyond float64 or the record's bounds, and integers
+    longer than Python will parse each cost their own row, never the whole file."""
+    tsv = tmp_path / "product.csv"
+    tsv.write_bytes(
+        WANDS_HEADER.encode()
+        + b"1\tgood chair\tChairs\t\t\t\t3\t4\t1\n"
+        + b"2\tbad \xff\xfe bytes\tChairs\t\t\t\t\t\t\n"
+        + b"3\thuge count\tChairs\t\t\t\t1e400\t\t\n"
+        + b"4\tbig count\tChairs\t\t\t\t1e15\t\t\n"
+    )
+    result = read_products(tsv)
+    assert [r.product_id for r in result.records] == ["1"]
+    by_line = {e.line: e for e in result.errors}
+    assert set(by_line) == {3, 4, 5}
+    assert "not valid UTF-8 (byte 0xff" in by_line[3].reason
+    assert by_line[4].field == "rating_count" and "finite" in by_line[4].reason
+    assert by_line[5].field == "rating_count"
+
+    jsonl = tmp_path / "products.jsonl"
+    good = {"product_id": "a", "name": "lamp", "category_path": ["Lighting"]}
+    jsonl.write_bytes(
+        json.dumps(good).encode()
+        + b"\n"
+        + b'{"product_id": "b", "name": "x", "rating_count": '
+        + b"1" * 5_001
+        + b"}\n"
+        + b'{"product_id": "c", "name": "\xff"}\n'
+        + json.dumps({**good, "product_id": "d", "rating_count": 10**20}).encode()
+        + b"\n"
+    )
+    result = read_products(jsonl)
+    assert [r.product_id for r in result.records] == ["a"]
+    reasons = {e.line: (e.field, e.reason) for e in result.errors}
+    assert set(reasons) == {2, 3, 4}
+    assert reasons[2][0] == "row" and "invalid JSON" in reasons[2][1]
+    assert "not valid UTF-8" in reasons[3][1]
+    assert reasons[4][0] == "rating_count" and "less than or equal" in reasons[4][1]
+
+
+def test_a_header_that_is_not_utf8_is_refused_with_the_reason(tmp_path: Path) -> None:
+    path = tmp_path / "product.csv"
+    path.write_bytes(b"\xff\xfe" + WANDS_HEADER.encode("utf-16-le"))
+    with pytest.raises(CatalogueError, match="not valid UTF-8"):
+        read_products(path)
