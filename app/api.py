@@ -14,8 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.auth import HEADER as API_KEY_HEADER
 from app.catalog_api import install_catalog
 from app.engine import Engine
+from app.limits import BodyLimits, BodyTooLarge, LimitBodies
 from app.schemas import ErrorOut, HealthOut, SearchOut
 from ingest.versions import NoIndexError
 from kg.store import BackendUnavailable, UnknownEntity
@@ -130,6 +132,19 @@ def create_app(engine: Engine) -> FastAPI:
     )
     app.state.engine = engine
     app.state.warmup = None  # set when the app starts (no lifespan: never warming)
+    settings = engine.settings
+    app.add_middleware(
+        LimitBodies,
+        limits=BodyLimits(
+            default=settings.max_body_bytes,
+            by_path={
+                "/catalog/import": settings.max_upload_bytes,
+                "/events": settings.max_events_body_bytes,
+            },
+            keyed=("/catalog",),
+            key_header=API_KEY_HEADER,
+        ),
+    )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -141,6 +156,8 @@ def create_app(engine: Engine) -> FastAPI:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Starlette's own errors (no such route, wrong method, a body it cannot parse) in
         # the project's error shape instead of {"detail": ...}.
+        if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI wraps what reading raised
+            return _error(413, exc.__cause__.code, str(exc.__cause__))
         code, message = _HTTP_ERRORS.get(exc.status_code, ("http_error", str(exc.detail)))
         if exc.status_code == 400:
             message = f"{exc.detail}: send valid UTF-8 JSON (integers of at most 4,300 digits)"
@@ -150,6 +167,10 @@ def create_app(engine: Engine) -> FastAPI:
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return _error(413, exc.code, str(exc))
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = Field(
         default=None, description="API keys (hashed); default: <home>/api_keys.json."
     )
+    max_body_bytes: int = Field(
+        default=2**20, ge=1_024, description="Largest JSON request body (bytes); beyond: 413."
+    )
+    max_upload_bytes: int = Field(
+        default=64 * 2**20, ge=1_024, description="Largest catalogue import upload (bytes)."
+    )
+    max_events_body_bytes: int = Field(
+        default=16 * 2**20, ge=1_024, description="Largest POST /events body (bytes)."
+    )
     max_delete_share: float = Field(
         default=0.1, ge=0, le=1, description="Largest share of products a replace import deletes."
     )
