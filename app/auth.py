@@ -18,10 +18,13 @@ import fcntl
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +48,8 @@ _PREFIX = "kgs"
 # scrypt cost: 2**14 x 8 x 128 B = 16 MiB and tens of milliseconds per check; verified
 # keys are remembered by their SHA-256 so a busy client pays that once.
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+#: A key is ``kgs_<12 hex>_<43 url-safe>``; anything much longer is refused unhashed.
+_MAX_KEY_LENGTH = 200
 
 
 class Role(StrEnum):
@@ -75,10 +80,13 @@ class CreatedKey:
 
 
 class AuthError(Exception):
-    """401 (no or unknown key) or 403 (a role the route does not admit)."""
+    """401 (no or unknown key), 403 (a role the route does not admit) or 429 (too many
+    failed attempts on one key id; ``retry_after`` seconds)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.status, self.code = status, code
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: int | None = None
+    ) -> None:
+        self.status, self.code, self.retry_after = status, code, retry_after
         super().__init__(message)
 
 
@@ -108,12 +116,28 @@ def _check_user(user: str) -> str:
 class KeyStore:
     """API keys in one JSON file (mode 0600), written atomically under a file lock."""
 
-    def __init__(self, *, path: Path, bootstrap_admin: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        path: Path,
+        bootstrap_admin: str | None = None,
+        max_failures: int = 5,
+        failure_window_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = path
         self._bootstrap = _digest(bootstrap_admin) if bootstrap_admin else None
         self._lock = threading.Lock()
         self._verified: dict[bytes, Principal] = {}
         self._stamp: tuple[int, int] | None = None
+        # Failed checks per key id: after ``max_failures`` within ``failure_window_s`` a
+        # key id is refused without its (deliberately slow) scrypt check until the
+        # window has passed, so guessing one key's secret cannot pin the CPU.
+        self.max_failures = max_failures
+        self.failure_window_s = failure_window_s
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._failures_lock = threading.Lock()
 
     # -- the file -------------------------------------------------------------------------
 
@@ -207,11 +231,45 @@ class KeyStore:
         known = self._verified.get(digest)
         if known is not None:
             return known
+        if len(presented) > _MAX_KEY_LENGTH:
+            raise AuthError(401, "invalid_api_key", "the API key is unknown or revoked")
+        key_id = presented.partition("_")[2].partition("_")[0]
+        self._refuse_if_throttled(key_id)
         principal = self._check(presented, digest)
         if principal is None:
+            self._failed(key_id)
             raise AuthError(401, "invalid_api_key", "the API key is unknown or revoked")
         self._verified[digest] = principal
         return principal
+
+    def _recent_failures(self, key_id: str, now: float) -> deque[float]:
+        failures = self._failures.setdefault(key_id, deque())
+        while failures and now - failures[0] >= self.failure_window_s:
+            failures.popleft()
+        return failures
+
+    def _refuse_if_throttled(self, key_id: str) -> None:
+        with self._failures_lock:
+            now = self._clock()
+            failures = self._recent_failures(key_id, now)
+            if len(failures) < self.max_failures:
+                return
+            wait = max(1, math.ceil(self.failure_window_s - (now - failures[0])))
+        raise AuthError(
+            429,
+            "too_many_failed_attempts",
+            f"{self.max_failures} failed attempts with this key id in the last "
+            f"{self.failure_window_s:g} s; retry in {wait} s with the right key",
+            retry_after=wait,
+        )
+
+    def _failed(self, key_id: str) -> None:
+        with self._failures_lock:
+            now = self._clock()
+            self._recent_failures(key_id, now).append(now)
+            if len(self._failures) > 10_000:  # forget key ids with no recent failure
+                for stale in [k for k, f in self._failures.items() if not f]:
+                    del self._failures[stale]
 
     def _check(self, presented: str, digest: bytes) -> Principal | None:
         if self._bootstrap is not None and hmac.compare_digest(digest, self._bootstrap):

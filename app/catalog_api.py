@@ -583,6 +583,8 @@ async def _auth_error(_: Request, exc: Exception) -> JSONResponse:
     response = _error(exc.status, exc.code, str(exc), field="X-API-Key")
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = "X-API-Key"
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 

@@ -74,3 +74,27 @@ def test_bad_users_and_roles_are_refused(tmp_path: Path) -> None:
         store.create(user=" ", role=Role.EDITOR, created_by="t")
     with pytest.raises(ValueError):
         store.create(user="ana", role="root", created_by="t")
+
+
+def test_failed_attempts_on_one_key_id_are_throttled_without_hashing(tmp_path: Path) -> None:
+    now = [1_000.0]
+    store = KeyStore(
+        path=tmp_path / "keys.json", max_failures=3, failure_window_s=60, clock=lambda: now[0]
+    )
+    created = store.create(user="ana", role="editor", created_by="test")
+    other = store.create(user="bo", role="editor", created_by="test")
+    wrong = f"kgs_{created.key_id}_{'x' * 43}"
+    for _ in range(3):
+        assert code_of(store, wrong) == "invalid_api_key"
+    with pytest.raises(AuthError) as exc:
+        store.verify(created.key)  # even the right secret waits: the id is under attack
+    assert (exc.value.status, exc.value.code) == (429, "too_many_failed_attempts")
+    assert exc.value.retry_after == 60
+    assert store.verify(other.key).user == "bo"  # other key ids are not affected
+    now[0] += 30
+    with pytest.raises(AuthError) as exc:
+        store.verify(wrong)
+    assert exc.value.retry_after == 30
+    now[0] += 31  # the window has passed
+    assert store.verify(created.key).user == "ana"
+    assert code_of(store, "kgs_" + "y" * 300) == "invalid_api_key"  # refused unhashed
