@@ -7,6 +7,7 @@ batch is stored whole or not at all, and concurrent writers are serialised by SQ
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -75,6 +76,8 @@ class SQLiteGraphStore:
         self._path = str(path)
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only: SQLite gives its -wal and -shm files the database file's mode.
+            os.close(os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600))
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,18 @@ class TestSQLiteGraphStore(GraphStoreContract):
         assert again.revision == revision
         assert again.get(P1) is not None
         again.close()
+
+    def test_files_are_readable_by_their_owner_only(self, tmp_path: Path) -> None:
+        from contracts.graph_store import seed_batch
+
+        store = SQLiteGraphStore(path=tmp_path / "g.sqlite")
+        store.write(seed_batch(), actor="t")
+        made = sorted(tmp_path.glob("g.sqlite*"))
+        assert [p.name for p in made][:2] == ["g.sqlite", "g.sqlite-shm"]
+        assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in made} == {
+            p.name: 0o600 for p in made
+        }
+        store.close()
 
 
 @pytest.mark.integration
