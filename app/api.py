@@ -20,7 +20,7 @@ from app.engine import Engine
 from app.limits import BodyLimits, BodyTooLarge, LimitBodies
 from app.schemas import ErrorOut, HealthOut, SearchOut
 from ingest.versions import NoIndexError
-from kg.store import BackendUnavailable, UnknownEntity
+from kg.store import BackendError, BackendUnavailable, UnknownEntity
 from search.filters import Filters, UnknownFilter
 from search.service import InvalidQuery
 
@@ -204,6 +204,10 @@ def create_app(engine: Engine) -> FastAPI:
     @app.exception_handler(BackendUnavailable)
     async def _backend_down(_: Request, exc: BackendUnavailable) -> JSONResponse:
         return _error(503, exc.code, str(exc), exc.backend)
+
+    @app.exception_handler(BackendError)
+    async def _backend_error(_: Request, exc: BackendError) -> JSONResponse:
+        return _error(502, exc.code, str(exc), exc.backend)
 
     @app.exception_handler(UnknownEntity)
     async def _unknown(_: Request, exc: UnknownEntity) -> JSONResponse:

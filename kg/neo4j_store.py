@@ -24,6 +24,7 @@ from kg.schema import (
     WriteBatch,
 )
 from kg.store import (
+    BackendError,
     BackendUnavailable,
     Direction,
     InvalidRelation,
@@ -102,8 +103,17 @@ class Neo4jGraphStore:
     def _unavailable(self, exc: Exception) -> BackendUnavailable:
         return BackendUnavailable("neo4j", f"{self._uri}: {exc}")
 
+    def _refused(self, exc: Exception) -> BackendError | BackendUnavailable:
+        """A server error: transient ones (still failing after the driver's retries) are
+        503, the rest (authentication, a refused query) 502."""
+        from neo4j.exceptions import TransientError
+
+        if isinstance(exc, TransientError):
+            return self._unavailable(exc)
+        return BackendError("neo4j", f"{self._uri}: {exc}")
+
     def _run_auto(self, statements: Sequence[str]) -> None:
-        from neo4j.exceptions import DriverError, ServiceUnavailable, SessionExpired
+        from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
         assert self._driver is not None
         try:
@@ -112,10 +122,12 @@ class Neo4jGraphStore:
                     session.run(statement).consume()
         except (ServiceUnavailable, SessionExpired, DriverError, OSError) as exc:
             raise self._unavailable(exc) from exc
+        except Neo4jError as exc:
+            raise self._refused(exc) from exc
 
     def _read(self, query: str, **params: Any) -> list[Any]:
         from neo4j import READ_ACCESS
-        from neo4j.exceptions import DriverError, ServiceUnavailable, SessionExpired
+        from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
         driver = self._connect()
         try:
@@ -123,11 +135,13 @@ class Neo4jGraphStore:
                 return list(s.execute_read(lambda tx: list(tx.run(query, **params))))
         except (ServiceUnavailable, SessionExpired, DriverError, OSError) as exc:
             raise self._unavailable(exc) from exc
+        except Neo4jError as exc:
+            raise self._refused(exc) from exc
 
     # -- writes -----------------------------------------------------------------------------
 
     def write(self, batch: WriteBatch, *, actor: str) -> int:
-        from neo4j.exceptions import DriverError, ServiceUnavailable, SessionExpired
+        from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
         if not actor.strip():
             raise ValueError("actor must name who makes the change")
@@ -137,6 +151,8 @@ class Neo4jGraphStore:
                 return int(session.execute_write(self._apply, batch, actor))
         except (ServiceUnavailable, SessionExpired, DriverError, OSError) as exc:
             raise self._unavailable(exc) from exc
+        except Neo4jError as exc:
+            raise self._refused(exc) from exc
 
     def _apply(self, tx: ManagedTransaction, batch: WriteBatch, actor: str) -> int:
         ns = self._namespace

@@ -18,6 +18,7 @@ from kg.schema import (
 )
 
 __all__ = [
+    "BackendError",
     "BackendUnavailable",
     "Direction",
     "GraphError",
@@ -136,6 +137,17 @@ class BackendUnavailable(RuntimeError):
     def __init__(self, backend: str, detail: str) -> None:
         self.backend = backend
         super().__init__(f"{backend} is unavailable: {detail}")
+
+
+class BackendError(RuntimeError):
+    """A backend server answered, but with an error that retrying will not fix (a query it
+    refuses, an authentication failure): the API answers 502 naming the backend."""
+
+    code = "backend_error"
+
+    def __init__(self, backend: str, detail: str) -> None:
+        self.backend = backend
+        super().__init__(f"{backend} answered with an error: {detail}")
 
 
 def bfs_subgraph(

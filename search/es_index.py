@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from kg.store import BackendUnavailable
+from kg.store import BackendError, BackendUnavailable
 from search.es_queries import (
     ID_FIELD,
     VECTOR_FIELD,
@@ -63,13 +63,17 @@ def connect(url: str, *, timeout_s: float = 10.0, retries: int = 3) -> Elasticse
 
 @contextmanager
 def _translate(url: str) -> Iterator[None]:
+    from elasticsearch import ApiError, ConnectionTimeout
     from elasticsearch import ConnectionError as ESConnectionError
-    from elasticsearch import ConnectionTimeout
 
     try:
         yield
     except (ESConnectionError, ConnectionTimeout) as exc:
         raise BackendUnavailable("elasticsearch", f"{url}: {exc}") from exc
+    except ApiError as exc:
+        if exc.status_code in (429, 502, 503, 504):  # overloaded or restarting: retry later
+            raise BackendUnavailable("elasticsearch", f"{url}: {exc}") from exc
+        raise BackendError("elasticsearch", f"{url}: {exc}") from exc
 
 
 class _Base:
@@ -290,9 +294,11 @@ class ElasticsearchAdmin:
             self.client.indices.update_aliases(actions=actions)
 
     def versions(self) -> list[str]:
+        """The version indexes (``<prefix>-v0001``...), never other indexes under the
+        prefix (the events data stream ``<prefix>-events`` and its counter)."""
         with _translate(self.url):
-            found = self.client.indices.get(index=f"{self.prefix}-*", allow_no_indices=True)
-        return sorted(found)
+            found = self.client.indices.get(index=f"{self.prefix}-v*", allow_no_indices=True)
+        return sorted(name for name in found if name[len(self.prefix) + 2 :].isdigit())
 
     def drop(self, names: Sequence[str]) -> None:
         with _translate(self.url):

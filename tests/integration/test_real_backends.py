@@ -147,3 +147,26 @@ def test_searches_during_a_reindex_never_fail_or_mix(server_engine: Engine) -> N
     for version, hits in results:
         assert hits, f"empty result from {version}"
         assert hits == (before if version == "v0001" else after), f"mixed result from {version}"
+
+
+def test_server_errors_are_backend_errors_not_crashes(neo4j_uri: str, es_url: str) -> None:
+    """A refused query is a 502-class BackendError naming the backend; only connection
+    trouble and overload are BackendUnavailable (503)."""
+    from kg.neo4j_store import Neo4jGraphStore
+    from kg.store import BackendError
+    from search.es_index import _translate, connect
+
+    store = Neo4jGraphStore(uri=neo4j_uri, namespace=unique_namespace())
+    try:
+        with pytest.raises(BackendError, match="neo4j answered with an error"):
+            store._read("THIS IS NOT CYPHER")
+    finally:
+        store.drop()
+        store.close()
+    client = connect(es_url)
+    with (
+        pytest.raises(BackendError, match="elasticsearch answered with an error") as caught,
+        _translate(es_url),
+    ):
+        client.search(index="*", query={"no_such_query": {}})  # a 400 parsing error
+    assert caught.value.backend == "elasticsearch"
