@@ -83,16 +83,23 @@ def _synced(engine: Engine, result: EditResult) -> dict[str, Any]:
     body: dict[str, Any] = result.as_dict()
     if not result.written:
         return {**body, "searchable": True}
+    return _sync_after_write(engine, body)
+
+
+def _sync_after_write(engine: Engine, body: dict[str, Any]) -> dict[str, Any]:
+    """After a committed write: sync the live index and say in ``body`` whether the change
+    is searchable. Never raises: the write is stored, so a sync failure (no index yet, a
+    backend down) is a note, not an error; the next search's sync retries."""
     try:
         body["synced_products"] = engine.sync()
         body["searchable"] = True
     except NoIndexError as exc:
         body["searchable"] = False
-        body["notes"] = [*body["notes"], f"not searchable yet: {exc}"]
-    except Exception as exc:  # the edit is stored; the next search's sync retries
-        log.exception("sync after a catalog edit failed")
+        body["notes"] = [*body.get("notes", []), f"not searchable yet: {exc}"]
+    except Exception as exc:
+        log.exception("sync after a catalog write failed")
         body["searchable"] = False
-        body["notes"] = [*body["notes"], f"stored, not yet searchable: sync failed: {exc}"]
+        body["notes"] = [*body.get("notes", []), f"stored, not yet searchable: sync failed: {exc}"]
     return body
 
 
@@ -470,13 +477,7 @@ async def import_catalogue(
                 source=f"upload{suffix}",
             )
         body: dict[str, Any] = report.as_dict()
-        if report.written:
-            try:
-                body["synced_products"] = engine.sync()
-                body["searchable"] = True
-            except NoIndexError:
-                body["searchable"] = False
-        return body
+        return _sync_after_write(engine, body) if report.written else body
 
     return await run_in_threadpool(run)
 
