@@ -14,10 +14,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from catalogue.context import EDIT_MARK, RELATIONS_MARK, Context, EditResult, public
+from catalogue.index import CatalogIndex
 from catalogue.relations import RelationOps
-from catalogue.validation import CatalogError, Code
+from catalogue.validation import CatalogError, Code, check_product_record
+from ingest.records import ProductRecord
 from kg.schema import (
     Change,
+    EntityKind,
     EntityWrite,
     JsonValue,
     Relation,
@@ -27,6 +30,9 @@ from kg.schema import (
 )
 
 __all__ = ["AuditEntry", "History"]
+
+#: The product properties :class:`ProductRecord` validates (others are bookkeeping).
+_PRODUCT_RECORD_FIELDS = frozenset(ProductRecord.model_fields)
 
 #: Relations a source may have one of (per attribute key for HAS_ATTRIBUTE).
 FUNCTIONAL = (RelationType.HAS_BRAND, RelationType.IN_CATEGORY, RelationType.SUBCATEGORY_OF)
@@ -82,6 +88,58 @@ def _relation_of(change: Change) -> Relation:
     body = change.after if change.op == "relate" else change.before
     assert body is not None
     return Relation(change.entity_id, RelationType(str(body["type"])), str(body["target"]))
+
+
+def _saved_parent(saved: JsonValue, eid: str) -> str | None:
+    """The parent a deleted category had, from the relations its deletion recorded."""
+    for item in saved if isinstance(saved, list) else []:
+        if (
+            isinstance(item, list)
+            and len(item) == 3
+            and item[0] == eid
+            and item[1] == RelationType.SUBCATEGORY_OF.value
+        ):
+            return str(item[2])
+    return None
+
+
+def _check_restorable(
+    idx: CatalogIndex,
+    eid: str,
+    props: Mapping[str, JsonValue],
+    *,
+    parent: str | None = None,
+) -> None:
+    """The rules an edit would apply, applied to the old values an undo writes back: the
+    catalogue may have changed since (a second brand took the old name), so what was valid
+    then may not be now. ``parent``: a deleted category's parent (a live one's is read)."""
+    kind = kind_of(eid)
+    if kind is EntityKind.PRODUCT:
+        check_product_record(
+            {k: v for k, v in public(props).items() if k in _PRODUCT_RECORD_FIELDS},
+            entity_id=eid,
+        )
+        return
+    name = props.get("key") if kind is EntityKind.ATTRIBUTE_VALUE else props.get("name")
+    if kind is EntityKind.ATTRIBUTE_VALUE:
+        holder = idx.attribute_value(str(name), str(props.get("value")))
+        what = f"attribute value {name}={props.get('value')!r}"
+    else:
+        if kind is EntityKind.CATEGORY:
+            parent = idx.parent(eid) if idx.exists(eid) else parent
+            path = (*idx.category_path(parent), str(name)) if parent else (str(name),)
+        else:
+            path = (str(name),)
+        holder = idx.named(kind, path)
+        what = f"{kind.value.lower()} {' / '.join(path)!r}"
+    if holder is not None and holder != eid:
+        raise CatalogError.one(
+            Code.ALREADY_EXISTS,
+            f"cannot undo: {what} is taken by {holder} since; rename or merge that first",
+            entity_id=holder,
+            field="change_id",
+            rule="unique_name",
+        )
 
 
 class History:
@@ -189,6 +247,7 @@ class History:
             if change.op == "update":
                 assert change.before is not None
                 props = {k: v for k, v in change.before.items() if k != RELATIONS_MARK}
+                _check_restorable(idx, eid, props)
                 batch = WriteBatch(upserts=(ctx.bumped(entity, props),))
                 return ctx.result(eid, ctx.write(batch, actor=actor))
             # create -> delete
@@ -238,6 +297,7 @@ class History:
                     for t in idx.targets(eid, rel.type)
                     if t != rel.target
                 ]
+        _check_restorable(idx, eid, props, parent=_saved_parent(saved, eid))
         upsert = EntityWrite(eid, kind_of(eid), {**props, EDIT_MARK: 1}, expected_version=0)
         batch = WriteBatch(upserts=(upsert,), relate=tuple(relate), unrelate=tuple(unrelate))
         return ctx.result(eid, ctx.write(batch, actor=actor, creates=[eid]), notes)

@@ -407,6 +407,28 @@ class CatalogOpsContract:
             ops.history.undo(10**9, actor="ana")
         assert errors_of(exc) == ["not_found"]
 
+    def test_undo_applies_the_rules_of_today_to_the_old_values(self, ops: CatalogOps) -> None:
+        """Foo -> Bar, a new Foo, undo the rename: two brands named Foo would follow."""
+        foo = ops.brands.create("Foo", actor="ana")
+        assert foo.version is not None
+        ops.brands.rename(foo.entity_id, "Bar", expected_version=foo.version, actor="ana")
+        rename = ops.history.audit(entity_id=foo.entity_id, limit=1)[0][0].change
+        second = ops.brands.create("foo", actor="bob")
+        with pytest.raises(CatalogError) as exc:
+            ops.history.undo(rename.seq, actor="ana")
+        assert errors_of(exc) == ["already_exists"]
+        assert second.entity_id in str(exc.value)
+        assert ops.brands.get(foo.entity_id).name == "Bar"  # nothing written
+        # the same for a deleted brand whose name was taken meanwhile
+        bar = ops.brands.get(foo.entity_id)
+        ops.brands.delete(foo.entity_id, expected_version=bar.version, actor="ana")
+        delete = ops.history.audit(entity_id=foo.entity_id, limit=1)[0][0].change
+        ops.brands.create("Bar", actor="bob")
+        with pytest.raises(CatalogError) as exc:
+            ops.history.undo(delete.seq, actor="ana")
+        assert errors_of(exc) == ["already_exists"]
+        assert ops.store.get(foo.entity_id) is None
+
     # -- imports --------------------------------------------------------------------------
 
     def test_import_dry_run_shows_the_diff_and_writes_nothing(
