@@ -94,6 +94,28 @@ def read_documents(path: Path) -> list[ProductDocument]:
     return docs
 
 
+def _fsync_dir(path: Path) -> None:
+    """Make the entries of directory ``path`` (creations, renames) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """fsync every file under ``root``, then every directory, deepest first."""
+    directories = [root]
+    for path in sorted(root.rglob("*")):
+        if path.is_dir():
+            directories.append(path)
+        elif path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    for directory in sorted(directories, key=lambda p: len(p.parts), reverse=True):
+        _fsync_dir(directory)
+
+
 class IndexVersions:
     def __init__(self, *, root: Path) -> None:
         self.root = root
@@ -128,6 +150,7 @@ class IndexVersions:
         with tmp.open("rb") as handle:
             os.fsync(handle.fileno())
         tmp.replace(self._pointer)  # atomic on POSIX: readers see the old or the new pointer
+        _fsync_dir(self.root)  # ... and the rename itself survives a power cut
 
     def live(self) -> str | None:
         live = self._state()["live"]
@@ -171,7 +194,9 @@ class IndexVersions:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        _fsync_tree(tmp)  # every built file on disk before the version can go live
         tmp.rename(self.dir / name)
+        _fsync_dir(self.dir)
 
     def activate(self, name: str) -> None:
         if not (self.dir / name / "manifest.json").exists():
