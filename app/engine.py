@@ -67,8 +67,31 @@ def _elasticsearch(settings: Settings) -> IndexBackend:
     from search.backends import ElasticsearchBackend
 
     return ElasticsearchBackend(
-        url=settings.elasticsearch_url, prefix=settings.elasticsearch_prefix
+        url=settings.elasticsearch_url,
+        prefix=settings.elasticsearch_prefix,
+        deployment=deployment_id(settings),
     )
+
+
+def deployment_id(settings: Settings) -> str:
+    """This deployment's id (settings, else a random one kept in ``<home>/deployment_id``):
+    what marks the Elasticsearch indexes it owns."""
+    if settings.deployment_id:
+        return settings.deployment_id
+    path = settings.data_dir / "deployment_id"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        made = secrets.token_hex(8)
+        try:
+            with path.open("x", encoding="utf-8") as handle:  # first writer wins
+                handle.write(made)
+        except FileExistsError:
+            return path.read_text(encoding="utf-8").strip()
+        return made
 
 
 #: Backends by the names settings use.

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     neo4j_password: SecretStr | None = None
     elasticsearch_url: str = "http://127.0.0.1:9200"
     elasticsearch_prefix: str = "kgsearch-products"
+    deployment_id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="Marks the Elasticsearch indexes this deployment owns "
+        "(default: a random id kept in <home>/deployment_id).",
+    )
     backend_timeout_s: float = Field(default=10.0, gt=0, le=300)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -88,8 +88,10 @@ class EmbeddedBackend:
 class ElasticsearchBackend:
     name = "elasticsearch"
 
-    def __init__(self, *, url: str, prefix: str = "kgsearch-products") -> None:
-        self.admin = ElasticsearchAdmin(url=url, prefix=prefix)
+    def __init__(
+        self, *, url: str, prefix: str = "kgsearch-products", deployment: str = ""
+    ) -> None:
+        self.admin = ElasticsearchAdmin(url=url, prefix=prefix, deployment=deployment)
         self.url = url
 
     def _parts(

@@ -252,9 +252,20 @@ class ElasticsearchVectorIndex(_Base):
 class ElasticsearchAdmin:
     """Versioned physical indexes ``<prefix>-<version>`` behind the alias ``<prefix>``."""
 
-    def __init__(self, *, url: str, prefix: str, client: Elasticsearch | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        url: str,
+        prefix: str,
+        deployment: str = "",
+        client: Elasticsearch | None = None,
+    ) -> None:
         _Base(url=url, index=prefix)  # validates the name
         self.url, self.prefix = url, prefix
+        #: Written into each version index's mapping ``_meta``: a deployment never
+        #: overwrites, activates or deletes an index another deployment created under the
+        #: same prefix ("" = an index from before owners were recorded: anyone's).
+        self.deployment = deployment
         self._client = client
 
     @property
@@ -267,12 +278,32 @@ class ElasticsearchAdmin:
         return f"{self.prefix}-{version.lower()}"
 
     def create(self, version: str, *, dim: int) -> str:
+        """Create ``version``'s index (replacing a leftover of this deployment's own);
+        :class:`~kg.store.BackendError` if another deployment owns that name."""
         name = self.index_name(version)
+        body = index_body(dim=dim)
+        body["mappings"]["_meta"] = {"deployment": self.deployment}
         with _translate(self.url):
             if self.client.indices.exists(index=name):
+                found = self.client.indices.get_mapping(index=name)
+                self._check_owner(name, found[name]["mappings"])
                 self.client.indices.delete(index=name)
-            self.client.indices.create(index=name, **index_body(dim=dim))
+            self.client.indices.create(index=name, **body)
         return name
+
+    def _owner(self, mappings: Mapping[str, Any]) -> str:
+        meta = mappings.get("_meta") or {}
+        return str(meta.get("deployment", "")) if isinstance(meta, Mapping) else ""
+
+    def _check_owner(self, name: str, mappings: Mapping[str, Any]) -> None:
+        owner = self._owner(mappings)
+        if owner and self.deployment and owner != self.deployment:
+            raise BackendError(
+                "elasticsearch",
+                f"index {name} belongs to deployment {owner!r}, not this one "
+                f"({self.deployment!r}): two deployments share the prefix {self.prefix!r}; "
+                "give each its own KGSEARCH_ELASTICSEARCH_PREFIX",
+            )
 
     def live(self) -> str | None:
         """The physical index the alias points at, if any."""
@@ -286,19 +317,29 @@ class ElasticsearchAdmin:
     def swap(self, version: str) -> None:
         """Point the alias at ``version``'s index in one atomic ``_aliases`` call."""
         target = self.index_name(version)
-        actions: list[dict[str, Any]] = [{"add": {"index": target, "alias": self.prefix}}]
         current = self.live()
+        with _translate(self.url):
+            found = self.client.indices.get_mapping(index=[target, *([current] if current else [])])
+        for name, index in found.items():  # neither the new index nor the live one elsewhere's
+            self._check_owner(name, index["mappings"])
+        actions: list[dict[str, Any]] = [{"add": {"index": target, "alias": self.prefix}}]
         if current and current != target:
             actions.insert(0, {"remove": {"index": current, "alias": self.prefix}})
         with _translate(self.url):
             self.client.indices.update_aliases(actions=actions)
 
     def versions(self) -> list[str]:
-        """The version indexes (``<prefix>-v0001``...), never other indexes under the
-        prefix (the events data stream ``<prefix>-events`` and its counter)."""
+        """This deployment's version indexes (``<prefix>-v0001``...): never other indexes
+        under the prefix (the events data stream ``<prefix>-events`` and its counter, say)
+        nor another deployment's."""
         with _translate(self.url):
             found = self.client.indices.get(index=f"{self.prefix}-v*", allow_no_indices=True)
-        return sorted(name for name in found if name[len(self.prefix) + 2 :].isdigit())
+        return sorted(
+            name
+            for name, index in found.items()
+            if name[len(self.prefix) + 2 :].isdigit()
+            and self._owner(index.get("mappings", {})) in ("", self.deployment)
+        )
 
     def drop(self, names: Sequence[str]) -> None:
         with _translate(self.url):

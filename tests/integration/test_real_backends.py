@@ -170,3 +170,28 @@ def test_server_errors_are_backend_errors_not_crashes(neo4j_uri: str, es_url: st
     ):
         client.search(index="*", query={"no_such_query": {}})  # a 400 parsing error
     assert caught.value.backend == "elasticsearch"
+
+
+def test_two_deployments_sharing_a_prefix_never_touch_each_others_indexes(es_url: str) -> None:
+    from kg.store import BackendError
+
+    prefix = f"kgsearch-owners-{unique_namespace().lower()}"
+    ours = ElasticsearchAdmin(url=es_url, prefix=prefix, deployment="ours")
+    theirs = ElasticsearchAdmin(url=es_url, prefix=prefix, deployment="theirs")
+    try:
+        ours.create("v0001", dim=4)
+        ours.swap("v0001")
+        with pytest.raises(BackendError, match="belongs to deployment 'ours'"):
+            theirs.create("v0001", dim=4)  # once: deleted ours and took its place
+        theirs.create("v0002", dim=4)
+        with pytest.raises(BackendError, match="belongs to deployment 'theirs'"):
+            ours.swap("v0002")
+        with pytest.raises(BackendError, match="belongs to deployment 'ours'"):
+            theirs.swap("v0002")  # the alias serves ours: not theirs to move
+        assert ours.versions() == [f"{prefix}-v0001"]
+        assert theirs.versions() == [f"{prefix}-v0002"]
+        assert ours.live() == f"{prefix}-v0001"
+    finally:
+        ours.drop([f"{prefix}-v0001", f"{prefix}-v0002"])
+        ours.close()
+        theirs.close()
