@@ -19,6 +19,7 @@ from app.catalog_api import install_catalog
 from app.engine import Engine
 from app.limits import BodyLimits, BodyTooLarge, LimitBodies
 from app.schemas import ErrorOut, HealthOut, SearchOut
+from ingest.events import USER_ID_PATTERN
 from ingest.versions import NoIndexError
 from kg.store import BackendError, BackendUnavailable, UnknownEntity
 from search.filters import Filters, UnknownFilter
@@ -29,7 +30,10 @@ __all__ = ["Warmup", "create_app"]
 log = logging.getLogger(__name__)
 
 SEARCH_PARAMS = frozenset(
-    {"q", "k", "offset", "ranker", "filter", "price_min", "price_max", "rating_min", "rating_max"}
+    {
+        *("q", "k", "offset", "ranker", "filter", "user", "brand_cap"),
+        *("price_min", "price_max", "rating_min", "rating_max"),
+    }
 )
 
 
@@ -255,6 +259,16 @@ def create_app(engine: Engine) -> FastAPI:
         price_max: Annotated[float | None, Query(ge=0)] = None,
         rating_min: Annotated[float | None, Query(ge=0, le=5)] = None,
         rating_max: Annotated[float | None, Query(ge=0, le=5)] = None,
+        user: Annotated[
+            str | None,
+            Query(
+                pattern=USER_ID_PATTERN,
+                description="Personalise for this shopper (unknown: not personalised).",
+            ),
+        ] = None,
+        brand_cap: Annotated[
+            int | None, Query(ge=1, le=1000, description="At most this many hits a brand.")
+        ] = None,
     ) -> Any:
         unknown = sorted(set(request.query_params) - SEARCH_PARAMS)
         if unknown:
@@ -276,8 +290,17 @@ def create_app(engine: Engine) -> FastAPI:
             rating_min=rating_min,
             rating_max=rating_max,
         )
-        result = service.search(q, k=k, offset=offset, filters=filters or None, ranker=chosen)
-        return SearchOut.of(result, index_version=manifest.version)
+        profile = engine.shopper_profile(user) if user is not None else None
+        result = service.search(
+            q,
+            k=k,
+            offset=offset,
+            filters=filters or None,
+            ranker=chosen,
+            profile=profile,
+            brand_cap=brand_cap,
+        )
+        return SearchOut.of(result, index_version=manifest.version, user=user)
 
     @app.get("/products/{product_id}")
     def product(product_id: str, engine: EngineDep) -> Any:
@@ -302,4 +325,10 @@ def create_app(engine: Engine) -> FastAPI:
     from app.recommend_api import install_recommendations  # it imports this module
 
     install_recommendations(app)  # /recommendations/similar/..., /recommendations/users/...
+    from app.events_api import install_events  # it imports this module
+
+    install_events(app)  # POST /events
+    from app.users_api import install_users  # it imports this module
+
+    install_users(app)  # GET /users/{id}/profile, DELETE /users/{id}
     return app

@@ -19,7 +19,9 @@ import typer
 from rich.console import Console
 
 from app.catalog_cli import catalog_app
+from app.events_cli import events_app
 from app.recommend_cli import recommend_app
+from app.users_cli import users_app
 
 # Only typer and rich at the top: every command imports what it uses, so `kgsearch --help`
 # and `kgsearch status` start in well under a second (tests/app/test_imports.py checks
@@ -40,6 +42,8 @@ app = typer.Typer(
 )
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(recommend_app, name="recommend")
+app.add_typer(events_app, name="events")
+app.add_typer(users_app, name="users")
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
@@ -232,8 +236,17 @@ def reindex(
     rollback: Annotated[
         bool, typer.Option("--rollback", help="Make the previous version live again.")
     ] = False,
+    reencode: Annotated[
+        bool,
+        typer.Option(
+            "--reencode",
+            help="Encode every product again instead of reusing the live version's vectors "
+            "of unchanged products.",
+        ),
+    ] = False,
 ) -> None:
-    """Build a new index version from the graph, check it, then switch to it atomically."""
+    """Build a new index version from the graph, check it, then switch to it atomically.
+    Vectors of products whose text and encoder are unchanged are reused from the live one."""
     with _errors():
         engine = _engine()
         if rollback:
@@ -241,13 +254,17 @@ def reindex(
             out.print(json.dumps({"live": name, "rolled_back": True}))
             return
         with _progress() as progress:
-            manifest = engine.reindex(progress=progress)
+            manifest = engine.reindex(progress=progress, reuse_vectors=not reencode)
     out.print(
         json.dumps(
             {
                 "live": manifest.version,
                 "products": manifest.products,
                 "graph_revision": manifest.graph_revision,
+                "vectors": {
+                    "encoded": manifest.vectors_encoded,
+                    "reused": manifest.vectors_reused,
+                },
                 "seconds": {k: round(v, 2) for k, v in manifest.seconds.items()},
                 "rankers": manifest.rankers,
             }
@@ -255,14 +272,31 @@ def reindex(
     )
 
 
-def _search_json(engine: Engine, query: str, k: int, ranker: str | None) -> dict[str, Any]:
+def _search_json(
+    engine: Engine, query: str, k: int, ranker: str | None, user: str | None = None
+) -> dict[str, Any]:
     from app.schemas import SearchOut
 
     engine.sync()  # edits made since the last search, by any process
     service, manifest = engine.service()
     chosen = engine.make_ranker(ranker) if ranker else None
-    result = service.search(query, k=k, ranker=chosen, filters=None)
-    return SearchOut.of(result, index_version=manifest.version).model_dump()
+    profile = engine.shopper_profile(_user_id(user)) if user is not None else None
+    result = service.search(query, k=k, ranker=chosen, filters=None, profile=profile)
+    return SearchOut.of(result, index_version=manifest.version, user=user).model_dump()
+
+
+def _user_id(user: str) -> str:
+    import re
+
+    from ingest.events import USER_ID_PATTERN
+
+    if not re.fullmatch(USER_ID_PATTERN, user):
+        raise typer.BadParameter(
+            f"{user!r} is not a user id: letters, digits and _.:@- (at most 128), "
+            "starting with a letter or digit",
+            param_hint="--user",
+        )
+    return user
 
 
 @app.command()
@@ -271,12 +305,15 @@ def search(
     k: Annotated[int, typer.Option("--k", "-k", help="Number of hits (1-1000).")] = 10,
     ranker: Annotated[str | None, typer.Option(help="bm25, dense, rrf or linear.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    user: Annotated[
+        str | None, typer.Option(help="Personalise for this shopper (e.g. u00042).")
+    ] = None,
 ) -> None:
     """Search the live index."""
     from rich.table import Table
 
     with _errors():
-        body = _search_json(_engine(), query, k, ranker)
+        body = _search_json(_engine(), query, k, ranker, user)
     if as_json:
         print(json.dumps(body, indent=2))
         return
@@ -294,6 +331,8 @@ def search(
             f"{hit['signals']['dense']:.3f}",
         )
     out.print(table)
+    for note in body["notes"]:
+        err.print(f"note: {note}", highlight=False)
 
 
 def _table(split: str, n: int, systems: dict[str, SystemScores]) -> Table:
@@ -424,6 +463,41 @@ def ab_report_command(
         print(json.dumps(report.as_dict(), indent=2))
     else:
         out.print(report.to_markdown(), highlight=False)
+
+
+@app.command("train-personal")
+def train_personal_command() -> None:
+    """Train the live index's personal stage (user features over the default ranker) on
+    the behaviour log (`<home>/events.jsonl`); `search --user` uses it at once."""
+    with _errors():
+        model = _engine().train_personal()
+    print(json.dumps({"weights": dict(model.weights), "meta": dict(model.meta)}, indent=2))
+
+
+@app.command("exposure-report")
+def exposure_report_command(
+    events: Annotated[Path, typer.Argument(help="Behaviour events, JSONL (impressions).")],
+    top: Annotated[int, typer.Option(help="Brands listed per variant.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Brand exposure per variant: share of impressions vs share of the live catalogue,
+    and the Gini of impressions over brands."""
+    from ingest.events import read_events
+    from ranker.exposure import exposure_report
+
+    with _errors():
+        if not events.exists():
+            raise FileNotFoundError(f"{events} does not exist")
+        result = read_events(events)
+        for row in result.errors[:20]:
+            err.print(f"skipped {row}", highlight=False)
+        service, _ = _engine().service()
+        brands = {pid: doc.brand for pid, doc in service.documents.items()}
+        report = exposure_report(result.records, brands)
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        out.print(report.to_markdown(top=top), highlight=False)
 
 
 @app.command("evaluate-recs")

@@ -12,7 +12,13 @@ from ingest.formats import write_labels, write_products, write_queries
 from ingest.progress import Progress
 from synthetic.generator import CatalogSize, generate_catalog
 
-__all__ = ["prepare_demo", "simulate_behaviour", "write_generated"]
+__all__ = [
+    "backfill_events",
+    "prepare_demo",
+    "simulate_behaviour",
+    "train_recommendation_fusion",
+    "write_generated",
+]
 
 SAMPLE_QUERY_KINDS = ("category", "attribute", "brand", "descriptive", "misspelled")
 
@@ -68,8 +74,6 @@ def prepare_demo(
         build["kge"] = engine.train_kge(model="TransE", dataset="graph", progress=progress)
         manifest = engine.reindex(progress=progress)
         marker_path.write_text(json.dumps(wanted))
-    if not reused or not engine.events_path.exists():
-        build["events"] = simulate_behaviour(engine, seed=seed, users=_USERS[size])
         build.update(
             {
                 "graph_revision": report.revision,
@@ -77,11 +81,28 @@ def prepare_demo(
                 "seconds": {k: round(v, 1) for k, v in manifest.seconds.items()},
             }
         )
+    if not reused or not engine.events_path.exists():
+        build["events"] = simulate_behaviour(engine, seed=seed, users=_USERS[size])
+        build["personal"] = _train_personal(engine)
+    elif engine.events.count() == 0:  # a home simulated before there was an event store
+        build["event_store"] = backfill_events(engine, seed=seed)
+    if "events" in build or not (engine.recs_fusion_dir / "meta.json").exists():
+        build["recs_fusion"] = train_recommendation_fusion(engine, seed=seed)
     samples: dict[str, str] = {}
     for query in engine.judged():
         if query.kind in SAMPLE_QUERY_KINDS and query.kind not in samples:
             samples[query.kind] = query.text
     return {"build": build, "sample_queries": list(samples.values())}
+
+
+def _train_personal(engine: Engine) -> dict[str, float] | str:
+    """The personal stage of search, trained on the simulated log (its weights), or why not."""
+    from ranker.personal import PersonalTrainingError
+
+    try:
+        return {k: round(v, 4) for k, v in engine.train_personal().weights.items()}
+    except PersonalTrainingError as exc:
+        return f"not trained: {exc}"
 
 
 #: Simulated shoppers per catalogue size (each with 8 search sessions).
@@ -91,9 +112,10 @@ _SPREAD_DAYS = 30.0
 
 def simulate_behaviour(engine: Engine, *, seed: int, users: int, sessions_per_user: int = 8) -> int:
     """Simulate shoppers searching the live index (:mod:`synthetic.behaviour`: position
-    bias, favourite brands, price sensitivity) and write their events to
-    ``engine.events_path``; return how many events. Sessions are spread uniformly over the
-    last 30 days (seeded), so a time-based split has every shopper on both sides."""
+    bias, favourite brands, price sensitivity), write their events to
+    ``engine.events_path`` and make them the content of the event store
+    (:func:`backfill_events`); return how many events. Sessions are spread uniformly over
+    the last 30 days (seeded), so a time-based split has every shopper on both sides."""
     import random
 
     from ingest.events import write_events
@@ -138,4 +160,53 @@ def simulate_behaviour(engine: Engine, *, seed: int, users: int, sessions_per_us
         (e.model_copy(update={"ts": round(e.ts + shift[e.session_id], 3)}) for e in events),
         key=lambda e: (e.ts, e.session_id),
     )
-    return write_events(engine.events_path, spread)
+    count = write_events(engine.events_path, spread)
+    engine.drop_events()  # the simulated log replaces whatever the store held
+    backfill_events(engine, seed=seed)
+    return count
+
+
+def backfill_events(engine: Engine, *, seed: int) -> dict[str, int]:
+    """Record the simulated behaviour log in the event store through the one event import
+    path (:meth:`Engine.record_events`), as a historical backfill: the max age is the log's
+    own span, and each event gets the id ``sim-<seed>-<line>`` so that a second backfill
+    stores nothing twice. Returns the import's counts."""
+    import math
+    import time
+
+    from ingest.events import EventBatch, ShopEvent, read_events
+
+    logged = read_events(engine.events_path)
+    if logged.errors:
+        raise ValueError(
+            f"{engine.events_path}: {len(logged.errors)} invalid line(s), e.g. {logged.errors[0]}"
+        )
+    events = tuple(
+        ShopEvent.from_logged(e, event_id=f"sim-{seed}-{n}")
+        for n, e in enumerate(logged.records, start=1)
+    )
+    if not events:
+        return {"accepted": 0, "duplicates": 0}
+    now = time.time()
+    oldest = min(e.ts for e in events)
+    max_age_days = max(1.0, math.ceil((now - oldest) / 86_400.0) + 1)
+    batch = EventBatch(events, tuple(range(1, len(events) + 1)), ())
+    report = engine.record_events(
+        batch, max_age_days=max_age_days, now=now, source=str(engine.events_path)
+    )
+    return {"accepted": report.accepted, "duplicates": report.duplicates}
+
+
+def train_recommendation_fusion(engine: Engine, *, seed: int) -> dict[str, Any]:
+    """Train the learned recommendation fusion on the behaviour log (time-based split, see
+    :mod:`recommend.fusion`) and save it where :meth:`Engine.recommendations` loads it.
+    Returns what was trained (situations, lists, seconds)."""
+    from ingest.events import read_events
+    from recommend.live import train_live_fusion
+
+    search, _ = engine.service()
+    events = list(read_events(engine.events_path).records) if engine.events_path.exists() else []
+    if not events:
+        return {"trained": [], "why": "no behaviour log"}
+    model = train_live_fusion(search, engine.graph, events, engine.recs_fusion_dir, seed=seed)
+    return {"trained": sorted(model.boosters), "seconds": model.meta["seconds"]}

@@ -7,7 +7,8 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,14 +20,20 @@ from kg.store import GraphStore
 # `kgsearch status` never load NumPy, torch, transformers, LightGBM or PyKEEN.
 if TYPE_CHECKING:
     from catalogue.imports import ImportReport
+    from ingest.event_import import EventImportReport
+    from ingest.event_store import EventStore
+    from ingest.events import EventBatch, ShopEvent
     from ingest.progress import Progress
     from ingest.sync import LiveSync
     from ranker.evaluation import JudgedQuery, SystemScores
     from ranker.fusion import Ranker
-    from recommend.service import RecommendationService
+    from ranker.personal import PersonalModel
+    from recommend.profiles import ProfileService
+    from recommend.service import LiveHistory, Recommendations, RecommendationService
     from search.analysis import Analyzer
     from search.backends import IndexBackend
     from search.encoder import Encoder
+    from search.personal import ShopperProfile
     from search.service import SearchService
 
 __all__ = ["Engine"]
@@ -102,6 +109,18 @@ SEARCH_BACKENDS: dict[str, Callable[[Settings], IndexBackend]] = {
 }
 
 
+@dataclass(slots=True)
+class _Fitted:
+    """The served recommendation service and what it was fitted on."""
+
+    stamp: tuple[object, ...]  # live version, search service, products, learned fusion
+    service: RecommendationService
+    seq: int  # the newest event it saw
+    count: int  # how many events it saw
+    at: float  # when (monotonic seconds)
+    forced: bool = False  # refit at the next request (after an erasure)
+
+
 class Engine:
     """One per process; safe to share between request threads."""
 
@@ -122,8 +141,16 @@ class Engine:
         self._live_sync: LiveSync | None = None
         self._opened_with = 0  # products the last opened version caught up on
         self._last_sync = 0.0
-        self._recs: tuple[tuple[object, ...], RecommendationService] | None = None
+        self._recs: _Fitted | None = None
         self._recs_lock = threading.Lock()
+        self._refitting: threading.Thread | None = None
+        self._erased_while_fitting: set[str] | None = None
+        #: refit the recommendation models in a background thread (tests turn it off)
+        self.refit_in_background = True
+        self._profiles: tuple[int, ProfileService] | None = None
+        self._profiles_lock = threading.Lock()
+        self._events: EventStore | None = None
+        self._events_lock = threading.Lock()
 
     # -- parts ------------------------------------------------------------------------------
 
@@ -267,11 +294,13 @@ class Engine:
             return []
         return load_judgments(queries, labels)
 
-    def reindex(self, *, progress: Progress = _quiet) -> Manifest:
+    def reindex(self, *, progress: Progress = _quiet, reuse_vectors: bool = True) -> Manifest:
         from ingest.reindex import IndexConfig, reindex
 
         config = IndexConfig(
-            recall_k=self.settings.recall_k, keep_versions=self.settings.keep_versions
+            recall_k=self.settings.recall_k,
+            keep_versions=self.settings.keep_versions,
+            reuse_vectors=reuse_vectors,
         )
         return reindex(
             kge_dir=self.kge_dir if (self.kge_dir / "meta.json").exists() else None,
@@ -283,7 +312,16 @@ class Engine:
             config=config,
             backend=self.backend,
             progress=progress,
+            events=self._logged_events(),
         )
+
+    def _logged_events(self) -> list[Any]:
+        """The behaviour log's valid events (none without a log)."""
+        if not self.events_path.exists():
+            return []
+        from ingest.events import read_events
+
+        return list(read_events(self.events_path).records)
 
     @property
     def kge_dir(self) -> Path:
@@ -385,47 +423,278 @@ class Engine:
         """The shop's behaviour log (JSONL events; the demo simulates one)."""
         return self.home / "events.jsonl"
 
+    @property
+    def recs_fusion_dir(self) -> Path:
+        """Where the learned recommendation fusion is saved (the demo trains it)."""
+        return self.home / "recs-fusion"
+
+    #: Refit the recommendation models when the event store grew by this share since the
+    #: last fit, or when it has any new event and the fit is older than RECS_REFIT_AFTER_S.
+    RECS_REFIT_GROWTH = 0.10
+    RECS_REFIT_AFTER_S = 600.0
+
     def recommendations(self) -> RecommendationService:
-        """The recommendation service over the live index, the graph and the event log,
-        built (collaborative models fitted) on first use and again when the live version,
-        its products or the log change."""
+        """The recommendation service over the live index, the graph and the event store.
+
+        Fitted (collaborative models, co-occurrence) on first use, and again at once when
+        the live version, its products or the learned fusion change. Between fits, the
+        events recorded since count at once through the service's live history (each
+        request reads the shopper's new events from the store); the models are refitted in
+        the background (:attr:`refit_in_background`) when the store grew by
+        :attr:`RECS_REFIT_GROWTH`, when it has new events and the fit is older than
+        :attr:`RECS_REFIT_AFTER_S`, and after an erasure."""
         search, manifest = self.service()
-        log_path = self.events_path
-        log_stat = log_path.stat() if log_path.exists() else None
+        fusion_meta = self.recs_fusion_dir / "meta.json"
         stamp = (
             manifest.version,
             id(search),
             len(search.documents),
-            None if log_stat is None else (log_stat.st_mtime_ns, log_stat.st_size),
+            fusion_meta.stat().st_mtime_ns if fusion_meta.exists() else None,
         )
-        cached = self._recs
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        with self._recs_lock:
-            if self._recs is None or self._recs[0] != stamp:
-                from ingest.events import read_events
-                from recommend.live import from_search
+        fitted = self._recs
+        if fitted is None or fitted.stamp != stamp:
+            with self._recs_lock:
+                if self._recs is None or self._recs.stamp != stamp:
+                    self._recs = self._fit_recommendations(search, stamp)
+                fitted = self._recs
+        elif self._refit_due(fitted):
+            if self.refit_in_background:
+                self._start_refit(search, stamp)
+            else:
+                self._refit(search, stamp)
+                fitted = self._recs or fitted
+        return fitted.service
 
-                events: list[Any] = []
-                if log_stat is not None:
-                    read = read_events(log_path)
-                    if read.errors:
-                        log.warning(
-                            "%s: %d invalid event line(s) skipped, first: %s",
-                            log_path,
-                            len(read.errors),
-                            read.errors[0],
-                        )
-                    events = list(read.records)
-                started = time.perf_counter()
-                built = from_search(search, self.graph, events)
-                log.info(
-                    "recommendations built in %.2f s from %d events",
-                    time.perf_counter() - started,
-                    len(events),
-                )
-                self._recs = (stamp, built)
-            return self._recs[1]
+    def _fit_recommendations(self, search: SearchService, stamp: tuple[object, ...]) -> _Fitted:
+        from recommend.live import from_search
+
+        started = time.perf_counter()
+        events = self.events.read()
+        seq = events[-1].seq if events else 0
+        built = from_search(search, self.graph, events, fusion=self.recs_fusion_dir)
+        profiles = self.profiles()
+
+        def live(user_id: str) -> LiveHistory:
+            profiles.refresh()  # keeps the graph's user edges current too
+            return profiles.live_history(user_id, after=seq)
+
+        built.live = live
+        log.info(
+            "recommendations built in %.2f s from %d events (up to seq %d)",
+            time.perf_counter() - started,
+            len(events),
+            seq,
+        )
+        return _Fitted(stamp, built, seq, len(events), time.monotonic())
+
+    def _refit_due(self, fitted: _Fitted) -> bool:
+        if fitted.forced:
+            return True
+        grown = self.events.revision() - fitted.seq
+        if grown <= 0:
+            return False
+        if grown >= max(1.0, self.RECS_REFIT_GROWTH * fitted.count):
+            return True
+        return time.monotonic() - fitted.at >= self.RECS_REFIT_AFTER_S
+
+    def _start_refit(self, search: SearchService, stamp: tuple[object, ...]) -> None:
+        with self._recs_lock:
+            if self._refitting is not None and self._refitting.is_alive():
+                return
+            thread = threading.Thread(
+                target=self._refit, args=(search, stamp), name="recs-refit", daemon=True
+            )
+            self._refitting = thread
+        thread.start()
+
+    def _refit(self, search: SearchService, stamp: tuple[object, ...]) -> None:
+        """Fit anew from the event store and swap the result in; shoppers erased while it
+        fitted are taken out of the new models too."""
+        with self._recs_lock:
+            self._erased_while_fitting = set()
+        try:
+            fresh = self._fit_recommendations(search, stamp)
+        except Exception:
+            log.exception("refitting the recommendations failed; serving the previous fit")
+            return
+        with self._recs_lock:
+            for user in self._erased_while_fitting:
+                fresh.service.forget_user(user)
+            self._erased_while_fitting = None
+            if self._recs is None or self._recs.stamp == stamp:
+                self._recs = fresh
+
+    # -- live shopper profiles ---------------------------------------------------------------
+
+    def profiles(self) -> ProfileService:
+        """Shopper profiles kept live from the event store and written to the graph as
+        user nodes with weighted AFFINITY edges (:mod:`recommend.profiles`)."""
+        search, _ = self.service()
+        held = self._profiles
+        if held is None or held[0] != id(search):
+            with self._profiles_lock:
+                if self._profiles is None or self._profiles[0] != id(search):
+                    from recommend.profiles import ProfileService
+
+                    service = ProfileService(
+                        events=self.events,
+                        documents=search.documents,
+                        graph=self.graph,
+                        on_erased=self._forget_in_models,
+                    )
+                    self._profiles = (id(search), service)
+                held = self._profiles
+        return held[1]
+
+    def recommend_session(self, session_id: str, *, k: int = 10, **options: Any) -> Recommendations:
+        """Recommendations for an anonymous shopper from their session's events."""
+        items = self.profiles().session_items(session_id)
+        return self.recommendations().for_session(session_id, items, k=k, **options)
+
+    def erase_user(self, user_id: str) -> dict[str, Any]:
+        """Erase a shopper: their events (the event store and the behaviour log file), their
+        profile (memory and the graph's user node and edges) and their row in the served
+        recommendation models, which are then refitted without them. Raises
+        ``ValueError`` for a malformed id. Returns what was erased."""
+        from ingest.erasure import erase_from_log
+        from kg.store import check_user_id
+
+        check_user_id(user_id)
+        events = self.events.erase_user(user_id)
+        logged = erase_from_log(self.events_path, user_id)
+        held = self._profiles[1].forget(user_id) if self._profiles is not None else False
+        profile = self.graph.delete_user(user_id) or held  # also without a live index
+        model = self._forget_in_models(user_id)
+        return {
+            "user_id": user_id,
+            "events": events,
+            "log_lines": logged,
+            "profile": profile,
+            "recommendation_row": model,
+        }
+
+    def _forget_in_models(self, user_id: str) -> bool:
+        """Take an erased shopper out of the served recommendation models (and out of a
+        refit under way) and force a refit; drop the search side's cache of the log."""
+        model = False
+        with self._recs_lock:
+            if self._recs is not None:
+                model = self._recs.service.forget_user(user_id)
+                self._recs.forced = True
+            if self._erased_while_fitting is not None:
+                self._erased_while_fitting.add(user_id)
+        self._user_events = None
+        return model
+
+    # -- personalised search ---------------------------------------------------------------
+
+    def shopper_profile(self, user_id: str) -> ShopperProfile:
+        """The shopper's live profile for search (:meth:`profiles`; empty for a shopper
+        without events, so the search is not personalised and says so)."""
+        return self.profiles().profile(user_id)
+
+    def train_personal(self, *, until: float | None = None) -> PersonalModel:
+        """Train the live version's personal stage (``ranker.personal``) on the behaviour
+        log's sessions (those before ``until`` when given), save it into the version and
+        serve it from the next query on."""
+        from ingest.personal_training import train_personal_model
+
+        if not self.events_path.exists():
+            raise FileNotFoundError(
+                f"no behaviour log at {self.events_path}: run `kgsearch demo` (it simulates "
+                "one) or import events first"
+            )
+        service, manifest = self.service()
+        ranker = self.settings.ranker or manifest.default_ranker
+        events = self._logged_events()
+        model = train_personal_model(
+            service,
+            events,
+            ranker_name=ranker,
+            until=until,
+            save_to=self.versions.dir / manifest.version,
+        )
+        service.personal = model
+        return model
+
+    # -- shop events -------------------------------------------------------------------------
+
+    @property
+    def events(self) -> EventStore:
+        """The shop's event store: ``<home>/events.sqlite`` on the embedded default, the
+        ``<prefix>-events`` data stream when the search backend is Elasticsearch."""
+        if self._events is None:
+            with self._events_lock:
+                if self._events is None:
+                    self._events = self._make_event_store()
+        return self._events
+
+    def _make_event_store(self) -> EventStore:
+        if self.settings.search_backend == "elasticsearch":
+            from ingest.es_event_store import ElasticsearchEventStore
+
+            return ElasticsearchEventStore(
+                url=self.settings.elasticsearch_url,
+                prefix=self.settings.elasticsearch_prefix,
+                retention_days=self.settings.events_retention_days,
+            )
+        from ingest.event_store import SQLiteEventStore
+
+        return SQLiteEventStore(path=self.home / "events.sqlite")
+
+    def drop_events(self) -> None:
+        """Delete every event in the store (the demo's simulated log replaces them)."""
+        self.events.drop()
+
+    def record_events(
+        self,
+        events: Sequence[ShopEvent] | EventBatch,
+        *,
+        skip_invalid: bool = False,
+        max_age_days: float | None = None,
+        source: str = "events",
+        now: float | None = None,
+    ) -> EventImportReport:
+        """Check shop events against the live index's products and the time rules
+        (:func:`ingest.events.check_events`; ``max_age_days`` defaults to the settings')
+        and append them to :attr:`events` atomically. An invalid event refuses the whole
+        batch unless ``skip_invalid``: raises :class:`~ingest.event_import.EventsRefused`."""
+        from ingest.event_import import record_batch
+        from ingest.events import EventBatch
+
+        if not isinstance(events, EventBatch):
+            events = EventBatch(tuple(events), tuple(range(len(events))), ())
+        service, _ = self.service()
+        return record_batch(
+            self.events,
+            events,
+            products=service.documents,
+            now=time.time() if now is None else now,
+            max_age_days=(
+                self.settings.events_max_age_days if max_age_days is None else max_age_days
+            ),
+            skip_invalid=skip_invalid,
+            source=source,
+        )
+
+    def import_events(
+        self,
+        path: Path,
+        *,
+        skip_invalid: bool = False,
+        max_age_days: float | None = None,
+        progress: Progress = _quiet,
+    ) -> EventImportReport:
+        """Read a JSONL file of shop events (line numbers in the errors) and record them
+        as one batch: all or, with ``skip_invalid``, the valid ones."""
+        from ingest.events import read_shop_events
+
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist")
+        batch = read_shop_events(path, progress=lambda d, t: progress("read", d, t))
+        return self.record_events(
+            batch, skip_invalid=skip_invalid, max_age_days=max_age_days, source=str(path)
+        )
 
     def status(self) -> dict[str, Any]:
         live = self.versions.live()
@@ -439,19 +708,35 @@ class Engine:
         }
 
     def close(self) -> None:
+        if self._refitting is not None:
+            self._refitting.join(timeout=60.0)
         if self._graph is not None:
             self._graph.close()
             self._graph = None
         self._live_sync = None  # it holds the closed graph
+        if self._events is not None:
+            self._events.close()
+            self._events = None
 
     def wipe(self) -> None:
-        """Delete the graph, every index version and the generated catalogue under home."""
+        """Delete the graph, every index version, the event store and the generated
+        catalogue under home."""
         self.graph.drop()
         self.backend.retain([])
+        self.events.drop()
         self.close()
         self._loaded = None
         self._recs = None
-        for name in ("graph.sqlite", "graph.sqlite-wal", "graph.sqlite-shm", "events.jsonl"):
+        self._profiles = None
+        for name in (
+            "graph.sqlite",
+            "graph.sqlite-wal",
+            "graph.sqlite-shm",
+            "events.jsonl",
+            "events.sqlite",
+            "events.sqlite-wal",
+            "events.sqlite-shm",
+        ):
             (self.home / name).unlink(missing_ok=True)
         shutil.rmtree(self.home / "index", ignore_errors=True)
         shutil.rmtree(self.catalogue_dir, ignore_errors=True)

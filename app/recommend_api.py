@@ -3,7 +3,8 @@
 Thin routes over :meth:`Engine.recommendations`. Errors in the API's one shape
 (``{"error": {"code", "message", "field"}}``): an unknown product is 404, ``k`` outside
 1-100 or a malformed id is 422, an unknown parameter or filter is 400. An unknown shopper
-is not an error: they get cold-start recommendations and ``cold_start: true``.
+is not an error: they get cold-start recommendations and ``cold_start: true``; so does a
+session without events (``/recommendations/sessions/{session_id}``, anonymous shoppers).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ router = APIRouter(prefix="/recommendations", tags=["recommendations"])
 
 PRODUCT_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
 USER_ID = r"^[A-Za-z0-9_.:@-]{1,128}$"
+SESSION_ID = r"^[A-Za-z0-9_.:@-]{1,128}$"
 _PRODUCT = re.compile(PRODUCT_ID)
 COMMON = frozenset(
     {
@@ -42,6 +44,7 @@ COMMON = frozenset(
 )
 SIMILAR_PARAMS = COMMON
 USER_PARAMS = COMMON | {"context", "include_purchased"}
+SESSION_PARAMS = COMMON
 
 K = Annotated[int, Query(ge=1, le=100, description="How many items (1-100).")]
 FilterQ = Annotated[
@@ -156,6 +159,22 @@ def for_user(
         user_id, k=k, context=context, include_purchased=include_purchased, **options
     )
     return RecommendationsOut.of(result)
+
+
+@router.get("/sessions/{session_id}", response_model=RecommendationsOut)
+def for_session(
+    request: Request,
+    engine: EngineDep,
+    session_id: Annotated[str, Path(pattern=SESSION_ID, description="e.g. S000123")],
+    refinement: Refinement,
+    k: K = 10,
+) -> Any:
+    """Products for an anonymous shopper from the events of their session (co-viewed,
+    similar text, graph neighbours); a session without events gets cold-start picks."""
+    _check_params(request, SESSION_PARAMS)
+    options = refinement.options()
+    engine.maybe_sync()
+    return RecommendationsOut.of(engine.recommend_session(session_id, k=k, **options))
 
 
 async def _unknown_product(_: Request, exc: Exception) -> JSONResponse:

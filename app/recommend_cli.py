@@ -37,7 +37,7 @@ def _run(call: Any, as_json: bool) -> None:
     from app.schemas import RecommendationsOut
 
     with _errors():
-        result: Recommendations = call(_engine().recommendations())
+        result: Recommendations = call(_engine())
     body = RecommendationsOut.of(result).model_dump()
     if as_json:
         print(json.dumps(body, indent=2))
@@ -92,7 +92,7 @@ def similar(
 ) -> None:
     """Products like PRODUCT_ID, each with its sources, contributions and a reason."""
     _run(
-        lambda recs: recs.similar(
+        lambda engine: engine.recommendations().similar(
             product_id,
             k=k,
             filters=_filters(filter),
@@ -120,11 +120,33 @@ def user(
 ) -> None:
     """Products for shopper USER_ID (an unknown shopper gets cold-start picks)."""
     _run(
-        lambda recs: recs.for_user(
+        lambda engine: engine.recommendations().for_user(
             user_id,
             k=k,
             context=context,
             include_purchased=include_purchased,
+            filters=_filters(filter),
+            diversity=_diversity(brand_cap, mmr),
+        ),
+        as_json,
+    )
+
+
+@recommend_app.command("session")
+def session(
+    session_id: Annotated[str, typer.Argument(help="The session, e.g. S000123.")],
+    k: K = 10,
+    filter: Filter = None,
+    brand_cap: BrandCap = None,
+    mmr: MMR = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Products for an anonymous shopper from the events of SESSION_ID (a session without
+    events gets cold-start picks)."""
+    _run(
+        lambda engine: engine.recommend_session(
+            session_id,
+            k=k,
             filters=_filters(filter),
             diversity=_diversity(brand_cap, mmr),
         ),

@@ -65,9 +65,11 @@ class SearchOut(BaseModel):
     notes: list[str]
     facets: dict[str, list[FacetValue]]
     hits: list[HitOut]
+    user: str | None = None  # the shopper the search was made for
+    personalised: bool = False  # scores include the personal stage (contributions personal_*)
 
     @classmethod
-    def of(cls, result: SearchResult, *, index_version: str) -> SearchOut:
+    def of(cls, result: SearchResult, *, index_version: str, user: str | None = None) -> SearchOut:
         return cls(
             query=result.query,
             tokens=list(result.tokens),
@@ -87,6 +89,8 @@ class SearchOut(BaseModel):
                 for name, values in result.facets.items()
             },
             hits=[HitOut.of(h) for h in result.hits],
+            user=user,
+            personalised=result.personalised,
         )
 
 

@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     max_delete_share: float = Field(
         default=0.1, ge=0, le=1, description="Largest share of products a replace import deletes."
     )
+    events_max_age_days: float = Field(
+        default=1_095.0,
+        gt=0,
+        description="Oldest shop event accepted, in days (about 3 years; backfills pass more).",
+    )
+    events_retention_days: int = Field(
+        default=400, ge=1, description="Elasticsearch events data stream: days kept after rollover."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(
         default=None,
         description="Every logger's level, libraries' too (None: WARNING; the CLI's -v: DEBUG).",

@@ -15,9 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingest.personal_training import SessionEvent, train_personal_model
 from ingest.progress import Progress, no_progress
 from ingest.rankers import train_and_evaluate
 from ingest.serving import open_version
+from ingest.vector_reuse import EncodedVectors, encode_reusing
 from ingest.versions import (
     BuildCheckError,
     IndexVersions,
@@ -28,12 +30,14 @@ from kg.documents import ProductDocument, product_documents
 from kg.store import GraphStore
 from ranker.evaluation import JudgedQuery
 from ranker.fusion import FIXED_RANKERS
+from ranker.personal import PersonalTrainingError
 from ranker.registry import RANKERS
 from search.analysis import Analyzer
 from search.backends import EmbeddedBackend, IndexBackend
 from search.encoder import Encoder, product_text
 from search.keyword import DEFAULT_FIELD_WEIGHTS, keyword_doc
 from search.service import SearchService
+from search.vector import NumpyVectorIndex, save_text_hashes
 
 __all__ = ["IndexConfig", "reindex"]
 
@@ -49,6 +53,9 @@ class IndexConfig:
     train_rankers: bool = True
     keep_versions: int = 3
     encode_batch_size: int = 64
+    #: Reuse the live version's vector of every product whose encoded text and encoder
+    #: are unchanged (``False``: encode every product again).
+    reuse_vectors: bool = True
 
     def __post_init__(self) -> None:
         if self.default_ranker != "auto" and self.default_ranker not in RANKERS:
@@ -78,8 +85,9 @@ def _build_parts(
     encoder: Encoder,
     analyzer: Analyzer,
     config: IndexConfig,
+    reuse_from: Path | None,
     progress: Progress,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], EncodedVectors]:
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     write_documents(where / "documents.jsonl", docs)
@@ -93,16 +101,20 @@ def _build_parts(
     seconds["keyword"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    for start in range(0, len(docs), batch):
-        chunk = docs[start : start + batch]
-        vectors.upsert(
-            [d.product_id for d in chunk],
-            encoder.encode([product_text(d) for d in chunk], batch_size=config.encode_batch_size),
-        )
-        progress("vectors", min(start + batch, len(docs)), len(docs))
+    encoded = encode_reusing(
+        encoder,
+        [product_text(d) for d in docs],
+        reuse_from=reuse_from,
+        batch_size=config.encode_batch_size,
+        progress=lambda done, total: progress("vectors", done, total),
+    )
+    ids = [d.product_id for d in docs]
+    vectors.upsert(ids, encoded.vectors)
     backend.finish(name, where, vectors)
+    if encoded.digests and isinstance(vectors, NumpyVectorIndex):
+        save_text_hashes(where / "vectors", ids, encoded.digests)
     seconds["vectors"] = time.perf_counter() - started
-    return seconds
+    return seconds, encoded
 
 
 def _smoke_check(service: SearchService, docs: Sequence[ProductDocument]) -> None:
@@ -119,6 +131,28 @@ def _smoke_check(service: SearchService, docs: Sequence[ProductDocument]) -> Non
         )
 
 
+def _train_personal(
+    where: Path,
+    ranker: str,
+    events: Sequence[SessionEvent],
+    encoder: Encoder,
+    analyzer: Analyzer,
+    backend: IndexBackend,
+    seconds: dict[str, float],
+) -> None:
+    """Train the version's personal stage over its default ranker; a log too thin to
+    learn from leaves the version without one (search is then not personalised)."""
+    started = time.perf_counter()
+    service, _ = open_version(
+        where, encoder=encoder, analyzer=analyzer, backend=backend, ranker=ranker
+    )
+    try:
+        train_personal_model(service, events, ranker_name=ranker, save_to=where)
+    except PersonalTrainingError as exc:
+        log.warning("no personal model for this version: %s", exc)
+    seconds["personal"] = time.perf_counter() - started
+
+
 def reindex(
     *,
     graph: GraphStore,
@@ -130,11 +164,14 @@ def reindex(
     backend: IndexBackend | None = None,
     kge_dir: Path | None = None,
     progress: Progress = no_progress,
+    events: Sequence[SessionEvent] = (),
 ) -> Manifest:
     """Build a complete new version from ``graph``, check it, make it live; return its manifest.
 
     With judged queries, the ``linear`` ranker is tuned on the ``train`` split and every
-    ranker is evaluated on ``valid`` and ``test``; the figures go into the manifest."""
+    ranker is evaluated on ``valid`` and ``test``; the figures go into the manifest. With
+    a behaviour log (``events``) and a learned default ranker, the version's personal stage
+    is trained on it (:mod:`ingest.personal_training`)."""
     config = config or IndexConfig()
     backend = backend or EmbeddedBackend()
     with versions.locked():
@@ -145,12 +182,14 @@ def reindex(
                 "the graph has no products: import a catalogue first (`kgsearch import FILE`)"
             )
         name = versions.next_name()
+        live = versions.live()
+        reuse_from = versions.dir / live / "vectors" if live and config.reuse_vectors else None
         log.info(
             "building index %s from graph revision %d (%d products)", name, revision, len(docs)
         )
         try:
             with versions.staging(name) as where:
-                seconds = _build_parts(
+                seconds, encoded = _build_parts(
                     name,
                     where,
                     docs,
@@ -158,6 +197,7 @@ def reindex(
                     encoder=encoder,
                     analyzer=analyzer,
                     config=config,
+                    reuse_from=reuse_from,
                     progress=progress,
                 )
                 if kge_dir is not None:
@@ -177,6 +217,9 @@ def reindex(
                     rankers=rankers,
                     default_ranker="rrf",
                     seconds=seconds,
+                    encoder_identity=encoded.identity,
+                    vectors_encoded=encoded.encoded,
+                    vectors_reused=encoded.reused,
                 )
                 (where / "manifest.json").write_text(draft.model_dump_json(indent=2))
                 service, _ = open_version(
@@ -205,6 +248,10 @@ def reindex(
                     }
                 )
                 (where / "manifest.json").write_text(manifest.model_dump_json(indent=2))
+                if events and default not in FIXED_RANKERS:
+                    _train_personal(where, default, events, encoder, analyzer, backend, seconds)
+                    manifest = manifest.model_copy(update={"seconds": seconds})
+                    (where / "manifest.json").write_text(manifest.model_dump_json(indent=2))
         except BaseException:
             backend.discard(name)
             raise

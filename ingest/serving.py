@@ -4,9 +4,11 @@ configured encoder and backend and that its parts agree."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ingest.versions import APPLIED, BuildCheckError, Manifest, read_documents
+from ranker.personal import PersonalModel
 from ranker.registry import make_ranker
 from search.analysis import Analyzer
 from search.backends import IndexBackend
@@ -15,7 +17,12 @@ from search.graph_signals import EntityEmbeddings, GraphSignals
 from search.linking import EntityLinker
 from search.service import SearchService
 
-__all__ = ["open_version"]
+__all__ = ["PERSONAL_DIR", "load_personal", "open_version"]
+
+log = logging.getLogger(__name__)
+
+#: Where a version keeps its personal model (``ranker.personal``), beside ``rankers/``.
+PERSONAL_DIR = "personal"
 
 
 def open_version(
@@ -69,8 +76,34 @@ def open_version(
         recall_k=manifest.recall_k,
         dense_min_score=manifest.dense_min_score,
         graph=graph,
+        personal=load_personal(path, name),
     )
     return service, manifest
+
+
+def load_personal(path: Path, ranker: str) -> PersonalModel | None:
+    """The version's personal model if it has one trained over ``ranker``, else None."""
+    if not (path / PERSONAL_DIR / "model.json").exists():
+        return None
+    try:
+        model = PersonalModel.load(path / PERSONAL_DIR)
+    except (ValueError, KeyError) as exc:  # another feature schema, a damaged file
+        log.warning(
+            "personal model of %s not loaded (%s): search is not personalised until "
+            "`kgsearch train-personal`",
+            path.name,
+            exc,
+        )
+        return None
+    if model.base_ranker != ranker:
+        log.info(
+            "personal model of %s is trained over %s, not %s: search is not personalised",
+            path.name,
+            model.base_ranker,
+            ranker,
+        )
+        return None
+    return model
 
 
 def _load_embeddings(where: Path, manifest: Manifest) -> EntityEmbeddings | None:

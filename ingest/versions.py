@@ -3,7 +3,7 @@
 Layout under ``root``::
 
     versions/v0001/            one complete version: manifest.json, documents.jsonl,
-    versions/v0002/            keyword/ (tantivy), vectors/ (vectors.npy + ids.json)
+    versions/v0002/            keyword/ (tantivy), vectors/ (vectors.npy, ids.json, text_hashes.npy)
     versions/.build-v0003/     a build in progress (never read by queries)
     LIVE                       {"live": "v0002", "history": ["v0001"]}, replaced atomically
     .lock                      held while a build or a switch runs
@@ -72,6 +72,12 @@ class Manifest(BaseModel):
     default_ranker: str
     evaluation: dict[str, dict[str, dict[str, float]]] = {}
     seconds: dict[str, float] = {}
+    #: What the vectors depend on (``IdentifiedEncoder.identity``; "" when the encoder
+    #: names none) and how many were encoded for this version or reused from the one
+    #: live before it (None: built before these were recorded).
+    encoder_identity: str = ""
+    vectors_encoded: int | None = None
+    vectors_reused: int | None = None
 
     @staticmethod
     def now() -> str:

@@ -44,6 +44,16 @@ def change_label(namespace: str) -> str:
     return f"{label(namespace)}_Change"
 
 
+def user_label(namespace: str) -> str:
+    """Shopper nodes: ``(:KG_<ns>_User:User {id, updated})-[:AFFINITY {weight}]->(entity)``.
+    Not under the namespace's entity label, so entity reads and paths never meet them."""
+    return f"{label(namespace)}_User"
+
+
+#: The relationship type of a shopper's weighted edges (not a catalogue :class:`RelationType`).
+AFFINITY = "AFFINITY"
+
+
 def constraints(namespace: str) -> list[str]:
     ns = label(namespace)
     return [
@@ -55,6 +65,8 @@ def constraints(namespace: str) -> list[str]:
         f"CREATE INDEX {ns.lower()}_kind IF NOT EXISTS FOR (n:{ns}) ON (n.kind)",
         f"CREATE INDEX {ns.lower()}_change_entity IF NOT EXISTS "
         f"FOR (c:{change_label(namespace)}) ON (c.entity_id)",
+        f"CREATE CONSTRAINT {ns.lower()}_user_id IF NOT EXISTS "
+        f"FOR (u:{user_label(namespace)}) REQUIRE u.id IS UNIQUE",
     ]
 
 
@@ -177,13 +189,16 @@ def neighbours(namespace: str, rtype: RelationType | None, direction: str) -> st
     )
 
 
+_CATALOGUE_TYPES = "|".join(t.value for t in RelationType)
+
+
 def shortest_paths(namespace: str, max_hops: int) -> str:
     if not 1 <= max_hops <= 10:
         raise ValueError("max_hops must be between 1 and 10")
     ns = label(namespace)
     return (
         f"MATCH (a:{ns} {{id: $source}}), (b:{ns} {{id: $target}}) "
-        f"MATCH p = allShortestPaths((a)-[*..{max_hops}]-(b)) "
+        f"MATCH p = allShortestPaths((a)-[:{_CATALOGUE_TYPES}*..{max_hops}]-(b)) "
         "RETURN [r IN relationships(p) | [startNode(r).id, type(r), endNode(r).id]] AS rels "
         "LIMIT $limit"
     )
@@ -203,7 +218,7 @@ def drop(namespace: str) -> list[str]:
     ns = label(namespace)
     out = [
         f"MATCH (n:{lbl}) CALL {{ WITH n DETACH DELETE n }} IN TRANSACTIONS OF 10000 ROWS"
-        for lbl in (ns, change_label(namespace), meta_label(namespace))
+        for lbl in (ns, change_label(namespace), meta_label(namespace), user_label(namespace))
     ]
     out += [
         f"DROP CONSTRAINT {ns.lower()}_id IF EXISTS",
@@ -211,5 +226,33 @@ def drop(namespace: str) -> list[str]:
         f"DROP CONSTRAINT {ns.lower()}_meta_key IF EXISTS",
         f"DROP INDEX {ns.lower()}_kind IF EXISTS",
         f"DROP INDEX {ns.lower()}_change_entity IF EXISTS",
+        f"DROP CONSTRAINT {ns.lower()}_user_id IF EXISTS",
     ]
     return out
+
+
+def put_user_profile(namespace: str) -> list[str]:
+    """Statements (one transaction) that replace a user's affinity edges: ``$id``,
+    ``$updated``, ``$rows`` (``{target, weight}``); the last returns how many were stored."""
+    users, ns = user_label(namespace), label(namespace)
+    return [
+        f"MERGE (u:{users} {{id: $id}}) SET u:User, u.updated = $updated "
+        f"WITH u OPTIONAL MATCH (u)-[a:{AFFINITY}]->() DELETE a",
+        f"MATCH (u:{users} {{id: $id}}) UNWIND $rows AS r MATCH (e:{ns} {{id: r.target}}) "
+        f"CREATE (u)-[:{AFFINITY} {{weight: r.weight}}]->(e) RETURN count(*) AS n",
+    ]
+
+
+def user_profile(namespace: str) -> str:
+    return (
+        f"MATCH (:{user_label(namespace)} {{id: $id}})-[a:{AFFINITY}]->(e:{label(namespace)}) "
+        "RETURN e.id AS target, a.weight AS weight ORDER BY weight DESC, target"
+    )
+
+
+def users(namespace: str) -> str:
+    return f"MATCH (u:{user_label(namespace)}) RETURN u.id AS id ORDER BY id"
+
+
+def delete_user(namespace: str) -> str:
+    return f"MATCH (u:{user_label(namespace)} {{id: $id}}) DETACH DELETE u RETURN count(*) AS n"

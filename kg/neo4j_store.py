@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,9 @@ from kg.store import (
     UnknownEntity,
     VersionConflict,
     bfs_subgraph,
+    check_affinities,
     check_relations,
+    check_user_id,
 )
 
 if TYPE_CHECKING:
@@ -351,6 +353,54 @@ class Neo4jGraphStore:
         self._connect()
         self._run_auto(cypher.drop(self._namespace))
         self._schema_ready = False
+
+    # -- shopper profiles: (:KG_<ns>_User:User)-[:AFFINITY {weight}]->(entity) -------------
+    # Written without taking the namespace's meta lock: no revision bump, no change log.
+
+    def _write_user(self, work: Any, *args: Any) -> Any:
+        from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
+
+        driver = self._connect()
+        try:
+            with driver.session(database=self._database) as session:
+                return session.execute_write(work, *args)
+        except (ServiceUnavailable, SessionExpired, DriverError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        except Neo4jError as exc:
+            raise self._refused(exc) from exc
+
+    def put_user_profile(
+        self, user_id: str, affinities: Mapping[str, float], *, updated: float
+    ) -> int:
+        check_user_id(user_id)
+        check_affinities(affinities, updated)
+        rows = [{"target": t, "weight": float(w)} for t, w in affinities.items()]
+        replace, create = cypher.put_user_profile(self._namespace)
+
+        def work(tx: ManagedTransaction) -> int:
+            tx.run(replace, id=user_id, updated=float(updated)).consume()
+            if not rows:
+                return 0
+            record = tx.run(create, id=user_id, rows=rows).single()
+            return int(record["n"]) if record is not None else 0
+
+        return int(self._write_user(work))
+
+    def user_profile(self, user_id: str) -> dict[str, float]:
+        rows = self._read(cypher.user_profile(self._namespace), id=user_id)
+        return {r["target"]: float(r["weight"]) for r in rows}
+
+    def users(self) -> list[str]:
+        return [r["id"] for r in self._read(cypher.users(self._namespace))]
+
+    def delete_user(self, user_id: str) -> bool:
+        query = cypher.delete_user(self._namespace)
+
+        def work(tx: ManagedTransaction) -> int:
+            record = tx.run(query, id=user_id).single()
+            return int(record["n"]) if record is not None else 0
+
+        return bool(self._write_user(work))
 
     def close(self) -> None:
         if self._driver is not None:

@@ -10,7 +10,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import islice, pairwise
 from pathlib import Path
@@ -32,7 +32,9 @@ from kg.store import (
     UnknownEntity,
     VersionConflict,
     bfs_subgraph,
+    check_affinities,
     check_relations,
+    check_user_id,
 )
 
 if TYPE_CHECKING:
@@ -55,6 +57,12 @@ CREATE TABLE IF NOT EXISTS changes (
     op TEXT NOT NULL, entity_id TEXT NOT NULL, before TEXT, after TEXT
 );
 CREATE INDEX IF NOT EXISTS changes_entity ON changes(entity_id);
+CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, updated REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS user_affinities (
+    user_id TEXT NOT NULL, target TEXT NOT NULL, weight REAL NOT NULL,
+    PRIMARY KEY (user_id, target)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS user_affinities_target ON user_affinities(target);
 """
 
 _CHUNK = 900  # stay under SQLite's bound-parameter limit
@@ -83,6 +91,7 @@ class SQLiteGraphStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=OFF")
+        self._db.execute("PRAGMA secure_delete=ON")  # erased users leave no bytes behind
         self._db.executescript(_SCHEMA)
         self._nx_cache: tuple[int, nx.Graph] | None = None
 
@@ -142,6 +151,7 @@ class SQLiteGraphStore:
                 if eid not in gone:
                     raise UnknownEntity(eid, "cannot delete it")
                 cur.execute("DELETE FROM relations WHERE source=? OR target=?", (eid, eid))
+                cur.execute("DELETE FROM user_affinities WHERE target=?", (eid,))
                 cur.execute("DELETE FROM entities WHERE id=?", (eid,))
                 log.append((now, actor, "delete", eid, gone[eid][0], None))
 
@@ -332,7 +342,7 @@ class SQLiteGraphStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for table in ("relations", "entities", "changes"):
+                for table in ("relations", "entities", "changes", "user_affinities", "users"):
                     self._db.execute(f"DELETE FROM {table}")  # fixed table names
                 self._db.execute("DELETE FROM sqlite_sequence WHERE name = 'changes'")
             except BaseException:
@@ -340,6 +350,61 @@ class SQLiteGraphStore:
                 raise
             self._db.execute("COMMIT")
             self._nx_cache = None
+
+    # -- shopper profiles (their own tables: no revision, no change log) -------------------
+
+    def put_user_profile(
+        self, user_id: str, affinities: Mapping[str, float], *, updated: float
+    ) -> int:
+        check_user_id(user_id)
+        check_affinities(affinities, updated)
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                present = self._existing(cur, list(affinities))
+                rows = [(user_id, t, float(w)) for t, w in affinities.items() if t in present]
+                cur.execute(
+                    "INSERT INTO users(id, updated) VALUES (?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET updated=excluded.updated",
+                    (user_id, float(updated)),
+                )
+                cur.execute("DELETE FROM user_affinities WHERE user_id=?", (user_id,))
+                cur.executemany(
+                    "INSERT INTO user_affinities(user_id, target, weight) VALUES (?,?,?)", rows
+                )
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+            return len(rows)
+
+    def user_profile(self, user_id: str) -> dict[str, float]:
+        rows = self._query(
+            "SELECT target, weight FROM user_affinities WHERE user_id=? "
+            "ORDER BY weight DESC, target",
+            (user_id,),
+        )
+        return {r[0]: float(r[1]) for r in rows}
+
+    def users(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT id FROM users ORDER BY id")]
+
+    def delete_user(self, user_id: str) -> bool:
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute("DELETE FROM user_affinities WHERE user_id=?", (user_id,))
+                cur.execute("DELETE FROM users WHERE id=?", (user_id,))
+                existed = cur.rowcount > 0
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+            if existed and self._path != ":memory:":
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # nor in the WAL file
+            return existed
 
     def close(self) -> None:
         with self._lock:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+import math
+import re
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -18,6 +20,7 @@ from kg.schema import (
 )
 
 __all__ = [
+    "USER_ID_PATTERN",
     "BackendError",
     "BackendUnavailable",
     "Direction",
@@ -28,7 +31,9 @@ __all__ = [
     "UnknownEntity",
     "VersionConflict",
     "bfs_subgraph",
+    "check_affinities",
     "check_relations",
+    "check_user_id",
 ]
 
 Direction = Literal["out", "in", "both"]
@@ -120,8 +125,32 @@ class GraphStore(Protocol):
         ...
 
     def drop(self) -> None:
-        """Delete every entity, relation and change of this store (its revision restarts
-        at 0); the store stays usable. For wiping a demo or a test, never for an edit."""
+        """Delete every entity, relation, change and user profile of this store (its
+        revision restarts at 0); the store stays usable. For wiping a demo or a test."""
+        ...
+
+    # -- shopper profiles: user nodes with weighted AFFINITY edges to entities -------------
+    # They are not catalogue edits: they neither bump the revision nor enter the change log,
+    # and entities(), relations(), neighbours() and paths() never see them.
+
+    def put_user_profile(
+        self, user_id: str, affinities: Mapping[str, float], *, updated: float
+    ) -> int:
+        """Replace the user's affinity edges with ``affinities`` (entity id -> weight in
+        (0, 1]); entities not in the graph (deleted since) are skipped. Returns how many
+        edges are stored. Raises ``ValueError`` for a malformed user id or weight."""
+        ...
+
+    def user_profile(self, user_id: str) -> dict[str, float]:
+        """The user's affinity edges, strongest first; ``{}`` for an unknown user."""
+        ...
+
+    def users(self) -> list[str]:
+        """Every user with a stored profile, sorted."""
+        ...
+
+    def delete_user(self, user_id: str) -> bool:
+        """Erase the user's node and edges; ``False`` when there was none."""
         ...
 
     def close(self) -> None: ...
@@ -177,6 +206,30 @@ def bfs_subgraph(
         frontier = nxt
     rels = tuple(sorted(r for r in relations if r.source in seen and r.target in seen))
     return Subgraph(tuple(seen.values()), rels)
+
+
+#: The allowed form of a user id (the same rule as the events'); the API answers 422 otherwise.
+USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
+
+
+def check_user_id(user_id: str) -> str:
+    """Return ``user_id`` if it has the allowed form, else raise ``ValueError`` saying it."""
+    if not isinstance(user_id, str) or not USER_ID_PATTERN.fullmatch(user_id):
+        raise ValueError(
+            f"user id {user_id!r} is not of the allowed form: 1-128 characters, letters, digits "
+            "and _ . : @ -, starting with a letter or digit"
+        )
+    return user_id
+
+
+def check_affinities(affinities: Mapping[str, float], updated: float) -> None:
+    """Refuse weights outside (0, 1] and a non-finite ``updated``; shared by the backends."""
+    if not math.isfinite(updated):
+        raise ValueError(f"updated must be a finite timestamp, not {updated}")
+    bad = {k: w for k, w in affinities.items() if not (0.0 < w <= 1.0)}
+    if bad:
+        sample = dict(list(bad.items())[:3])
+        raise ValueError(f"affinity weights must be in (0, 1]; got {sample}")
 
 
 def check_relations(relations: Sequence[Relation], present: Collection[str]) -> None:

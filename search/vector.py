@@ -11,9 +11,13 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["NumpyVectorIndex", "VectorIndex"]
+__all__ = ["NumpyVectorIndex", "VectorIndex", "load_text_hashes", "save_text_hashes"]
 
 Vector = npt.NDArray[np.float32]
+
+#: Beside ``vectors.npy`` + ``ids.json``: row i is the 32-byte digest of what row i encodes.
+TEXT_HASHES = "text_hashes.npy"
+DIGEST_BYTES = 32
 
 
 @runtime_checkable
@@ -151,3 +155,29 @@ class NumpyVectorIndex:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def save_text_hashes(path: Path, product_ids: Sequence[str], digests: Sequence[bytes]) -> None:
+    """Save, beside the vectors saved at ``path``, the digest of the text each vector encodes
+    (``product_ids`` in the order of the saved ``ids.json``), so a later build can reuse
+    the vector of an unchanged text instead of encoding it again."""
+    ids = json.loads((path / "ids.json").read_text())
+    if list(product_ids) != ids:
+        raise ValueError(f"{path}: text hashes must follow the saved ids.json order")
+    if len(digests) != len(ids) or any(len(d) != DIGEST_BYTES for d in digests):
+        raise ValueError(f"expected {len(ids)} digests of {DIGEST_BYTES} bytes")
+    rows = np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(len(ids), DIGEST_BYTES)
+    np.save(path / TEXT_HASHES, rows)
+
+
+def load_text_hashes(path: Path) -> dict[str, bytes]:
+    """Product id -> digest of the text its saved vector encodes; empty when the vectors at
+    ``path`` were saved without digests (by an older build) or the two files disagree."""
+    try:
+        ids = json.loads((path / "ids.json").read_text())
+        rows = np.load(path / TEXT_HASHES)
+    except (OSError, ValueError):
+        return {}
+    if rows.dtype != np.uint8 or rows.shape != (len(ids), DIGEST_BYTES):
+        return {}
+    return {pid: row.tobytes() for pid, row in zip(ids, rows, strict=True)}

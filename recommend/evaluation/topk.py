@@ -1,7 +1,8 @@
 """Protocol 1, top-K: per user a seeded 80/20 split (10 % of train as validation), rank
 every unseen item, Recall@20, NDCG@20, coverage@20; every model tuned on validation, then
 refitted on the whole train split and measured once on test; the fused model's per-user
-recall compared with the best baseline's by a paired test."""
+recall compared with the best baseline's by a paired test. ``learned-fusion``: LambdaMART
+over the same members, trained on the validation split (:mod:`recommend.evaluation.learned`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from recommend.base import Interactions, ItemGraph, Recommender, Scores
+from recommend.evaluation.learned import learned_fusion
 from recommend.evaluation.metrics import paired_test
 from recommend.evaluation.ranking import RankingTask, expand_grid, tune
 from recommend.evaluation.splits import topk_split
@@ -120,6 +122,18 @@ def run_topk(
         **paired_test(fused.recall, per_user[best]),
     }
     results["fused"]["vs_fused_cf"] = paired_test(fused.recall, fused_cf.recall)
+    progress(f"top-K seed {seed}: learned fusion (LambdaMART) on validation")
+    learned_scores, learned_meta = learned_fusion(
+        val_scores, validation, test_scores, test, weights, seed=seed
+    )
+    learned = test.evaluate(learned_scores)
+    per_user["learned-fusion"] = learned.recall
+    results["learned-fusion"] = {
+        **learned.summary(),
+        "params": learned_meta,
+        "vs_best_baseline": {"baseline": best, **paired_test(learned.recall, per_user[best])},
+        "vs_fused": paired_test(learned.recall, fused.recall),
+    }
     results["sparse_users"] = _by_history(split.train_full, test.users, per_user)
     return results
 

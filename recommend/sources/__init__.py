@@ -13,6 +13,11 @@ what the index has raises :class:`~recommend.sources.base.SourceUnavailable`.
 | ``graph`` | shared brand / category / attribute values (GraphStore) | yes | with a page |
 | ``kge`` | TransE / ComplEx cosine from the live version's artefact | yes | with a page |
 | ``popularity`` | time-decayed, in the page's category first | yes | yes |
+
+``content``, ``graph`` and ``kge`` answer "similar" from a precomputed top-N neighbour
+table (:mod:`recommend.sources.neighbours`: exact, built once per service build, kept per
+process and optionally saved as ``.npy`` under ``SourceInputs.tables_dir``); "for you" is
+one matrix product over the shopper's history and one over the items.
 """
 
 from __future__ import annotations

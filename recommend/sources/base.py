@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
@@ -93,6 +94,8 @@ class SourceInputs:
     vector_of: Callable[[str], npt.NDArray[np.float32] | None]
     kge: KGEmbeddings | None = None
     seed: int = 0
+    #: where the sources may save and reuse their neighbour tables (None: per process only)
+    tables_dir: Path | None = None
 
 
 @runtime_checkable
@@ -118,17 +121,28 @@ def top(
     allowed: Mask | None,
     drop: Iterable[int] = (),
 ) -> Proposals:
-    """The ``n`` best finite scores among the allowed items, best first (ties by position)."""
+    """The ``n`` best finite scores among the allowed items, best first; of items tied at
+    the cut, the lowest positions (so a precomputed neighbour table picks the same)."""
     values = np.array(scores, dtype=np.float64)
-    values[~np.isfinite(values)] = -np.inf
+    np.putmask(values, ~np.isfinite(values), -np.inf)
     if allowed is not None:
-        values[~allowed] = -np.inf
-    for i in drop:
-        values[i] = -np.inf
-    n = min(n, len(values))
+        np.putmask(values, ~allowed, -np.inf)
+    dropped = list(drop)
+    if dropped:
+        values[dropped] = -np.inf
+    # only the scored items compete: a partition over many equal -inf is slow
+    scored = np.flatnonzero(values > -np.inf)
+    n = min(n, len(scored))
     if n <= 0:
         return {}
-    picked = np.argpartition(-values, n - 1)[:n]
-    picked = picked[np.isfinite(values[picked])]
+    picked = scored
+    if n < len(scored):
+        # negated, so the cut is near the front: NumPy's partition is far slower with a
+        # kth near the end of many equal values (8 ms vs 0.5 ms on 50k popularity scores)
+        picked = scored[np.argpartition(-values[scored], n - 1)[:n]]
+        cut = values[picked].min()
+        if np.count_nonzero(values == cut) > np.count_nonzero(values[picked] == cut):
+            above = np.flatnonzero(values > cut)
+            picked = np.concatenate([above, np.flatnonzero(values == cut)[: n - len(above)]])
     picked = picked[np.lexsort((picked, -values[picked]))]
     return {int(i): float(values[i]) for i in picked}

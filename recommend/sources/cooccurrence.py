@@ -85,19 +85,35 @@ class CooccurrenceSource:
         return int(_at(b.coview, anchor, item)), int(_at(b.copurchase, anchor, item))
 
     def describe(self, anchors: Sequence[int], item: int) -> str | None:
+        b = self.behaviour
+        anchors = anchors[:20]
+        # both counts are X^T X (symmetric): the item's own row holds every anchor's count
+        views, buys = _row_at(b.coview, item, anchors), _row_at(b.copurchase, item, anchors)
         best: tuple[int, int, int] | None = None
-        for anchor in anchors[:20]:
+        for anchor, viewed, bought in zip(anchors, views.tolist(), buys.tolist(), strict=True):
             if anchor == item:
                 continue
-            viewed, bought = self.counts(anchor, item)
             if (bought, viewed) > ((best[1], best[0]) if best else (0, 0)):
-                best = (viewed, bought, anchor)
+                best = (int(viewed), int(bought), anchor)
         if best is None:
             return None
         viewed, bought, _ = best
         if bought:
             return f"bought together by {bought} shopper{'s' if bought != 1 else ''}"
         return f"viewed together in {viewed} session{'s' if viewed != 1 else ''}"
+
+
+def _row_at(matrix: csr_matrix, row: int, cols: Sequence[int]) -> np.ndarray:
+    """``matrix[row, cols]`` of a CSR matrix with sorted indices, in one search."""
+    start, stop = matrix.indptr[row], matrix.indptr[row + 1]
+    indices = matrix.indices[start:stop]
+    wanted = np.asarray(cols, dtype=indices.dtype)
+    where = np.searchsorted(indices, wanted)
+    found = where < len(indices)
+    found[found] = indices[where[found]] == wanted[found]
+    out = np.zeros(len(wanted), dtype=np.float64)
+    out[found] = matrix.data[start + where[found]]
+    return out
 
 
 def _at(matrix: csr_matrix, row: int, col: int) -> float:

@@ -7,10 +7,16 @@ shared says more than "category: Furniture"); similarity is the cosine of those 
 The shared neighbours are the explanation ("same brand Oakhaven · both velvet") and the
 typed paths ``product -HAS_BRAND-> brand <-HAS_BRAND- product``. A product added since the
 source was built is looked up live (:meth:`GraphStore.neighbours`, one hop).
+
+"Similar" reads a precomputed :class:`~recommend.sources.neighbours.NeighbourTable` (the
+same cosines, computed once per build in blocks of items); "for you" is one sparse
+product over the history and one over the items.
 """
 
 from __future__ import annotations
 
+import functools
+import pathlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
@@ -19,6 +25,8 @@ import numpy as np
 from kg.schema import EntityKind, RelationType, kind_of, product_id
 from kg.store import GraphStore
 from recommend.sources.base import ItemSpace, Mask, Profile, Proposals, SourceInputs, top
+from recommend.sources.neighbours import DEFAULT_WIDTH, NeighbourTable, build_table, cached_table
+from recommend.sources.neighbours import digest as table_key
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
@@ -45,6 +53,8 @@ class GraphSource:
         entities: Sequence[str],
         relation_of: Mapping[str, str],
         names: Mapping[str, str],
+        neighbours: int | None = DEFAULT_WIDTH,
+        tables_dir: pathlib.Path | None = None,
     ) -> None:
         from scipy.sparse import diags
 
@@ -63,13 +73,39 @@ class GraphSource:
         norms[norms == 0] = 1.0
         self.unit = (diags(1.0 / norms) @ weighted).tocsr()
         self._unit_t = self.unit.T.tocsr()
+        self.table = self._table(neighbours, tables_dir) if neighbours else None
+        self._overlaps = functools.lru_cache(maxsize=1024)(self._count_overlaps)
+
+    def _table(self, width: int, directory: pathlib.Path | None) -> NeighbourTable:
+        unit = self.unit
+
+        def scores_of(rows: np.ndarray) -> np.ndarray:
+            # the same sums, in the same order, as ``unit @ profile`` for one item
+            profiles = np.ascontiguousarray(unit[rows].toarray().T)
+            block = np.ascontiguousarray(np.asarray(unit @ profiles).T)
+            block[block <= 0] = -np.inf  # shares nothing: no opinion
+            return block
+
+        key = table_key("graph", unit.indptr, unit.indices, unit.data, extra=str(width))
+        return cached_table(
+            key, lambda: build_table(scores_of, unit.shape[0], width=width), directory
+        )
 
     @classmethod
-    def build(cls, inputs: SourceInputs) -> GraphSource:
-        return cls.from_store(inputs.graph, inputs.space)
+    def build(cls, inputs: SourceInputs, *, neighbours: int | None = DEFAULT_WIDTH) -> GraphSource:
+        return cls.from_store(
+            inputs.graph, inputs.space, neighbours=neighbours, tables_dir=inputs.tables_dir
+        )
 
     @classmethod
-    def from_store(cls, graph: GraphStore, space: ItemSpace) -> GraphSource:
+    def from_store(
+        cls,
+        graph: GraphStore,
+        space: ItemSpace,
+        *,
+        neighbours: int | None = DEFAULT_WIDTH,
+        tables_dir: pathlib.Path | None = None,
+    ) -> GraphSource:
         """Read every product's brand, category and attribute relations from ``graph``."""
         from scipy.sparse import csr_matrix
 
@@ -106,6 +142,8 @@ class GraphSource:
             entities=list(entities) or ["-"],
             relation_of=relation_of,
             names=names,
+            neighbours=neighbours,
+            tables_dir=tables_dir,
         )
 
     # -- scoring ---------------------------------------------------------------------------
@@ -141,6 +179,10 @@ class GraphSource:
             vector = self._live_row(item)
             scores = None if vector is None else np.asarray(self.unit @ vector).ravel()
         else:
+            if self.table is not None:
+                found = self.table.top(position, n, allowed, drop=(position,))
+                if found is not None:
+                    return found
             scores = self._scores({position: 1.0})
         if scores is None:
             return {}
@@ -176,6 +218,28 @@ class GraphSource:
         )
         return [self.entities[c] for c in common]
 
+    def overlaps(self, anchors: Sequence[int], item: int) -> np.ndarray:
+        """How many entities ``item`` shares with each anchor (0 with itself); the
+        explanation and the paths of one item ask for the same, so the last are kept."""
+        return self._overlaps(tuple(int(a) for a in anchors), int(item))
+
+    def _count_overlaps(self, anchors: tuple[int, ...], item: int) -> np.ndarray:
+        indptr, indices = self.features.indptr, self.features.indices
+        mine = set(indices[indptr[item] : indptr[item + 1]].tolist())
+        counts = np.zeros(len(anchors), dtype=np.int64)
+        for k, anchor in enumerate(anchors):
+            if anchor != item and mine:
+                theirs = indices[indptr[anchor] : indptr[anchor + 1]].tolist()
+                counts[k] = sum(1 for c in theirs if c in mine)
+        counts.flags.writeable = False  # shared through the cache
+        return counts
+
+    def first_paths(self, anchors: Sequence[int], item: int, *, limit: int = 3) -> list[Path]:
+        """The typed paths from the first anchor that shares anything with ``item``."""
+        counts = self.overlaps(anchors, item)
+        found = np.flatnonzero(counts)
+        return self.paths(int(anchors[found[0]]), item, limit=limit) if len(found) else []
+
     def paths(self, anchor: int, item: int, *, limit: int = 3) -> list[Path]:
         a, b = product_id(self.space.items[anchor]), product_id(self.space.items[item])
         return [
@@ -190,15 +254,11 @@ class GraphSource:
         return f"both {name}"
 
     def describe(self, anchors: Sequence[int], item: int) -> str | None:
-        best: list[str] = []
-        for anchor in anchors[:20]:
-            if anchor == item:
-                continue
-            common = self.shared(anchor, item)
-            if len(common) > len(best):
-                best = common
-        if not best:
+        anchors = anchors[:20]
+        counts = self.overlaps(anchors, item)
+        if not len(counts) or counts.max() == 0:
             return None
+        best = self.shared(int(anchors[int(np.argmax(counts))]), item)  # the first most-sharing
         return " · ".join(self.phrase(e) for e in best[:2])
 
 

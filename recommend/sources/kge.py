@@ -4,11 +4,15 @@ version's PyKEEN artefact (``kgsearch train-kge``, then ``reindex``).
 Products placed in the embedding space since training (incremental placement) have vectors
 too; a product without a vector gets nothing from this source. Unavailable when the live
 version has no embeddings: the service says so in its notes.
+
+"Similar" reads a precomputed :class:`~recommend.sources.neighbours.NeighbourTable` (exact
+cosine neighbours); "for you" is one matrix product over the history and one over the items.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -23,6 +27,14 @@ from recommend.sources.base import (
     SourceUnavailable,
     top,
 )
+from recommend.sources.neighbours import (
+    DEFAULT_WIDTH,
+    NeighbourTable,
+    build_table,
+    cached_table,
+    product,
+)
+from recommend.sources.neighbours import digest as table_key
 
 if TYPE_CHECKING:
     from kg.kge import KGEmbeddings
@@ -33,7 +45,14 @@ __all__ = ["KGESource"]
 class KGESource:
     name: ClassVar[str] = "kge"
 
-    def __init__(self, *, space: ItemSpace, embeddings: KGEmbeddings) -> None:
+    def __init__(
+        self,
+        *,
+        space: ItemSpace,
+        embeddings: KGEmbeddings,
+        neighbours: int | None = DEFAULT_WIDTH,
+        tables_dir: Path | None = None,
+    ) -> None:
         self.space = space
         entities = [product_id(p) for p in space.items]
         present = np.fromiter(
@@ -48,6 +67,19 @@ class KGESource:
         self.unit = rows / norms[:, None]
         self.present = present
         self._check(embeddings, entities)
+        self.table = self._table(neighbours, tables_dir) if neighbours else None
+
+    def _table(self, width: int, directory: Path | None) -> NeighbourTable:
+        unit, present = self.unit, self.present
+
+        def scores_of(rows: np.ndarray) -> np.ndarray:
+            block: np.ndarray = np.asarray(unit[rows] @ unit.T)
+            block[:, ~present] = -np.inf
+            block[~present[rows]] = -np.inf
+            return block
+
+        key = table_key("kge", unit, present, extra=str(width))
+        return cached_table(key, lambda: build_table(scores_of, len(unit), width=width), directory)
 
     def _check(self, embeddings: KGEmbeddings, entities: Sequence[str]) -> None:
         """The cosine of stored rows must be the artefact's own similarity."""
@@ -61,19 +93,26 @@ class KGESource:
                 )
 
     @classmethod
-    def build(cls, inputs: SourceInputs) -> KGESource:
+    def build(cls, inputs: SourceInputs, *, neighbours: int | None = DEFAULT_WIDTH) -> KGESource:
         if inputs.kge is None:
             raise SourceUnavailable(
                 "the live index has no KG embeddings (run `kgsearch train-kge`, then `reindex`)"
             )
-        return cls(space=inputs.space, embeddings=inputs.kge)
+        return cls(
+            space=inputs.space,
+            embeddings=inputs.kge,
+            neighbours=neighbours,
+            tables_dir=inputs.tables_dir,
+        )
 
     def _scores(self, weights: dict[int, float]) -> np.ndarray | None:
-        rows = [r for r in weights if self.present[r]]
-        if not rows:
+        rows = np.fromiter(weights, dtype=np.int64, count=len(weights))
+        coefficients = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
+        keep = self.present[rows]
+        if not keep.any():
             return None
-        profile = np.sum([weights[r] * self.unit[r] for r in rows], axis=0)
-        scores = self.unit @ profile / max(float(np.linalg.norm(profile)), 1e-12)
+        profile = product(self.unit[rows[keep]].T, coefficients[keep])
+        scores = product(self.unit, profile) / max(float(np.linalg.norm(profile)), 1e-12)
         scores[~self.present] = -np.inf
         return np.asarray(scores, dtype=np.float64)
 
@@ -81,6 +120,10 @@ class KGESource:
         position = self.space.index.get(item)
         if position is None:
             return {}
+        if self.table is not None and self.present[position]:
+            found = self.table.top(position, n, allowed, drop=(position,))
+            if found is not None:
+                return found
         scores = self._scores({position: 1.0})
         return {} if scores is None else top(scores, n, allowed, drop=(position,))
 

@@ -226,3 +226,67 @@ class GraphStoreContract:
         assert results.count("ok") == 1 and results.count("conflict") == 7
         entity = seeded.get(P1)
         assert entity is not None and entity.version == 2
+
+    # -- shopper profiles: user nodes with weighted AFFINITY edges -------------------------
+
+    def test_user_profile_round_trip_without_touching_the_catalogue(
+        self, seeded: GraphStore
+    ) -> None:
+        revision, changes = seeded.revision, len(list(seeded.changes()))
+        relations = sorted(seeded.relations())
+        stored = seeded.put_user_profile(
+            "U0042", {ACME: 1.0, SOFAS: 0.5, BLUE: 0.25, P1: 0.75}, updated=1_700_000_000.0
+        )
+        assert stored == 4
+        profile = seeded.user_profile("U0042")
+        assert profile == {ACME: 1.0, P1: 0.75, SOFAS: 0.5, BLUE: 0.25}
+        assert list(profile) == [ACME, P1, SOFAS, BLUE]  # strongest first
+        assert seeded.users() == ["U0042"]
+        # not a catalogue edit: no revision bump, no change, invisible to entity reads
+        assert seeded.revision == revision and len(list(seeded.changes())) == changes
+        assert sorted(seeded.relations()) == relations
+        assert seeded.count() == 6
+        assert {e.id for _, e in seeded.neighbours(ACME, direction="both")} == {P1, P2}
+        assert all(len(p) == 2 for p in seeded.paths(P1, P2))  # not through the user
+
+    def test_put_user_profile_replaces_and_skips_missing_entities(self, seeded: GraphStore) -> None:
+        seeded.put_user_profile("U1", {ACME: 1.0, SOFAS: 0.5}, updated=1.0)
+        stored = seeded.put_user_profile("U1", {BLUE: 1.0, brand_id("Gone"): 0.5}, updated=2.0)
+        assert stored == 1
+        assert seeded.user_profile("U1") == {BLUE: 1.0}
+        seeded.put_user_profile("U2", {ACME: 0.3}, updated=2.0)
+        assert seeded.users() == ["U1", "U2"]
+        assert seeded.user_profile("U2") == {ACME: 0.3}
+
+    def test_unknown_user_has_an_empty_profile(self, seeded: GraphStore) -> None:
+        assert seeded.user_profile("nobody") == {}
+        assert seeded.delete_user("nobody") is False
+
+    def test_delete_user_erases_node_and_edges(self, seeded: GraphStore) -> None:
+        seeded.put_user_profile("U1", {ACME: 1.0, P1: 0.5}, updated=1.0)
+        seeded.put_user_profile("U2", {ACME: 1.0}, updated=1.0)
+        revision = seeded.revision
+        assert seeded.delete_user("U1") is True
+        assert seeded.user_profile("U1") == {} and seeded.users() == ["U2"]
+        assert seeded.user_profile("U2") == {ACME: 1.0}
+        assert seeded.revision == revision
+        assert seeded.get(ACME) is not None  # the entities stay
+
+    def test_deleting_an_entity_drops_affinities_to_it(self, seeded: GraphStore) -> None:
+        seeded.put_user_profile("U1", {P2: 1.0, ACME: 0.5}, updated=1.0)
+        seeded.write(WriteBatch(deletes=(P2,)), actor="t")
+        assert seeded.user_profile("U1") == {ACME: 0.5}
+
+    def test_drop_erases_users(self, seeded: GraphStore) -> None:
+        seeded.put_user_profile("U1", {ACME: 1.0}, updated=1.0)
+        seeded.drop()
+        assert seeded.users() == [] and seeded.user_profile("U1") == {}
+
+    def test_bad_user_ids_and_weights_are_refused(self, seeded: GraphStore) -> None:
+        for bad in ("", "-leading-dash", "has space", "x" * 129, "U1\n"):
+            with pytest.raises(ValueError, match="user id"):
+                seeded.put_user_profile(bad, {ACME: 1.0}, updated=1.0)
+        for weight in (0.0, -0.5, 1.5, float("nan")):
+            with pytest.raises(ValueError, match="weights"):
+                seeded.put_user_profile("U1", {ACME: weight}, updated=1.0)
+        assert seeded.users() == []

@@ -66,3 +66,27 @@ class TestNeo4jGraphStore(GraphStoreContract):
             for s in (a, b):
                 s.drop()
                 s.close()
+
+    def test_user_profiles_are_queryable_in_cypher(self, neo4j_uri: str) -> None:
+        """The shape docs/profiles.md shows: (:KG_<ns>_User)-[:AFFINITY {weight}]->(entity)."""
+        from contracts.graph_store import ACME, P1, seed_batch
+        from neo4j import GraphDatabase
+
+        store = Neo4jGraphStore(uri=neo4j_uri, namespace=unique_namespace())
+        try:
+            store.write(seed_batch(), actor="t")
+            store.put_user_profile("U0042", {ACME: 1.0, P1: 0.5}, updated=1.0)
+            ns = f"KG_{store.namespace}"
+            query = (
+                f"MATCH (u:{ns}_User:User {{id: $id}})-[a:AFFINITY]->(e:{ns}) "
+                "RETURN e.id AS id, e.name AS name, a.weight AS weight ORDER BY weight DESC"
+            )
+            with GraphDatabase.driver(neo4j_uri) as driver:
+                rows, _, _ = driver.execute_query(query, id="U0042")
+            assert [(r["id"], r["name"], r["weight"]) for r in rows] == [
+                (ACME, "Acme", 1.0),
+                (P1, "Blue sofa", 0.5),
+            ]
+        finally:
+            store.drop()
+            store.close()

@@ -48,7 +48,9 @@ def test_constraints_and_drop_cover_the_same_schema() -> None:
 
 
 def test_shortest_paths_bounds_hops() -> None:
-    assert "[*..3]" in cypher.shortest_paths("t1", 3)
+    query = cypher.shortest_paths("t1", 3)
+    assert "*..3]" in query
+    assert "AFFINITY" not in query and "HAS_BRAND|IN_CATEGORY" in query  # never through users
     with pytest.raises(ValueError):
         cypher.shortest_paths("t1", 0)
 

@@ -63,6 +63,7 @@ def test_every_protocol_runs_and_reports_goals() -> None:
     for model in ("popularity", "itemknn", "als", "bpr", "kg", "fused"):
         assert 0.0 <= means["topk"][model]["recall@20"] <= 1.0
         assert 0.0 <= means["ctr"][model]["auc"] <= 1.0
+    assert 0.0 <= means["topk"]["learned-fusion"]["recall@20"] <= 1.0
     for model in ("random", "kgdegree", "kgneighbour-jaccard", "fused"):
         assert 0.0 <= means["cold"][model]["recall@20"] <= 1.0
     topk_run = result["per_seed"]["topk"][0]
