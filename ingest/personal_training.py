@@ -23,7 +23,7 @@ from ranker.candidates import CandidateSet
 from ranker.features import PERSONAL_FEATURES
 from ranker.fusion import Ranker
 from ranker.personal import ClickData, PersonalModel, train_personal
-from search.personal import ShopperProfile, build_profile
+from search.personal import EventLike, ShopperProfile, build_profile
 from search.personal_signals import personal_signals
 from search.service import SearchService
 
@@ -49,19 +49,9 @@ Label = Literal["click", "add_to_cart", "purchase"]
 DEFAULT_LABEL: Label = "add_to_cart"
 
 
-class SessionEvent(Protocol):
+class SessionEvent(EventLike, Protocol):
     """A logged event of a search session (the behaviour log's events fit)."""
 
-    @property
-    def type(self) -> str: ...
-    @property
-    def user_id(self) -> str | None: ...
-    @property
-    def session_id(self) -> str | None: ...
-    @property
-    def product_id(self) -> str: ...
-    @property
-    def ts(self) -> float: ...
     @property
     def query(self) -> str | None: ...
     @property

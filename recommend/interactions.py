@@ -24,11 +24,12 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from recommend.base import Interactions
+from search.personal import EventLike  # one definition, in the lowest layer that reads events
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
@@ -46,22 +47,6 @@ EVENT_WEIGHTS: Mapping[str, float] = MappingProxyType(
     {"view": 0.5, "click": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
 )
 _DAY = 86_400.0
-
-
-class EventLike(Protocol):
-    """What is read of an event (:data:`ingest.events.Event` and
-    :class:`ingest.events.ShopEvent` have it)."""
-
-    @property
-    def type(self) -> str: ...
-    @property
-    def user_id(self) -> str | None: ...
-    @property
-    def session_id(self) -> str | None: ...
-    @property
-    def product_id(self) -> str: ...
-    @property
-    def ts(self) -> float: ...
 
 
 _E = TypeVar("_E", bound=EventLike)
