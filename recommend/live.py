@@ -45,10 +45,13 @@ def from_search(
     half_life_days: float | None = 30.0,
     seed: int = 0,
     fusion: LearnedFusion | Path | None = None,
+    tables_dir: Path | None = None,
 ) -> RecommendationService:
     """A :class:`RecommendationService` over the products ``search`` serves, fitted on
     ``events`` (events of products it does not hold are dropped). ``fusion``: a learned
-    fusion model, or the directory one may be saved in (:func:`load_fusion`)."""
+    fusion model, or the directory one may be saved in (:func:`load_fusion`);
+    ``tables_dir``: where the sources' neighbour tables are saved and mapped from
+    (:mod:`recommend.sources.neighbours`; None: kept in this process only)."""
     refused: dict[str, str] = {}
     if isinstance(fusion, Path):
         fusion, why_not = load_fusion(fusion)
@@ -71,6 +74,7 @@ def from_search(
         vector_of=_vector_lookup(search),
         kge=_kge(search),
         seed=seed,
+        tables_dir=tables_dir,
     )
     service = build_recommendations(
         inputs,

@@ -329,3 +329,24 @@ def test_an_empty_log_still_recommends(shop: Engine) -> None:
     similar = recs.similar(pid, k=5)
     assert similar.cold_start and len(similar.items) == 5
     assert recs.for_user("u00001", k=5, context=pid).cold_start
+
+
+def test_neighbour_tables_are_saved_beside_the_live_version(
+    shop: Engine, recs: RecommendationService
+) -> None:
+    """The tables go with the live version (a later process maps them; loading from files
+    is tested in test_neighbours.py), and a second engine on the home answers alike."""
+    from app.settings import Settings
+
+    _, manifest = shop.service()
+    saved = sorted((shop.versions.dir / manifest.version / "recs-tables").glob("*.ids.npy"))
+    assert saved, "no neighbour table was saved with the live version"
+    product = a_warm_product(recs)
+    again = Engine(Settings(home=shop.home), encoder=shop.encoder)
+    try:
+        mapped = again.recommendations()
+        assert [i.product_id for i in mapped.similar(product, k=10).items] == [
+            i.product_id for i in recs.similar(product, k=10).items
+        ]
+    finally:
+        again.close()
