@@ -189,12 +189,16 @@ def cached_table(
     key: str, build: Callable[[], NeighbourTable], directory: Path | None = None
 ) -> NeighbourTable:
     """The table built for ``key`` in this process, else the one saved under ``directory``,
-    else ``build()`` (kept for next time, and saved under ``directory`` if given)."""
+    else ``build()`` (kept for next time). Whichever it is, it is saved under ``directory``
+    if given and not saved there yet, so the next process can map it."""
     with _lock:
         table = _cache.get(key)
         if table is not None:
             _cache.move_to_end(key)
-            return table
+    if table is not None:
+        if directory is not None and not (directory / f"{key}.scores.npy").exists():
+            _save(directory, key, table)
+        return table
     table = _load(directory, key) if directory is not None else None
     if table is None:
         table = build()

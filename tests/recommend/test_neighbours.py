@@ -114,6 +114,24 @@ def test_a_saved_table_is_memory_mapped_by_the_next_process(tmp_path: Path) -> N
     assert np.array_equal(loaded.ids, built.ids) and np.array_equal(loaded.scores, built.scores)
 
 
+def test_a_table_built_in_this_process_is_saved_where_it_is_asked_for_later(
+    tmp_path: Path,
+) -> None:
+    """Built once without a directory (or for another version), then asked for with one:
+    it is written there too, so the next process finds it."""
+    full = _scores_with_ties(20, seed=5)
+    key = digest("test", full, extra="saved-later")
+    first = cached_table(key, lambda: build_table(lambda rows: full[rows], 20, width=4))
+    assert not any(tmp_path.iterdir())
+
+    def must_not_build() -> NeighbourTable:
+        raise AssertionError("the table is in this process already")
+
+    again = cached_table(key, must_not_build, tmp_path)
+    assert again is first
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{key}.ids.npy", f"{key}.scores.npy"]
+
+
 # -- the sources on the tiny catalogue ---------------------------------------------------
 
 
