@@ -218,18 +218,31 @@ class FeatureSchema:
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256("\n".join(self.names).encode()).hexdigest()[:16]
+        return schema_digest(self.names)
 
     def check(self, names: Sequence[str], digest: str) -> None:
         """Raise unless a saved model's schema is this one."""
-        if tuple(names) != self.names or digest != self.digest:
-            missing = sorted(set(self.names) - set(names))
-            extra = sorted(set(names) - set(self.names))
-            raise SchemaMismatch(
-                f"model was trained on another feature schema (missing {missing}, extra "
-                f"{extra}, digest {digest} != {self.digest}); retrain it with "
-                "`kgsearch train-ranker`"
-            )
+        check_schema(self.names, names, digest, what="model", retrain="`kgsearch train-ranker`")
+
+
+def schema_digest(names: Sequence[str]) -> str:
+    """A short fingerprint of an ordered feature list, saved beside a trained model."""
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+
+
+def check_schema(
+    expected: Sequence[str], names: Sequence[str], digest: str, *, what: str, retrain: str
+) -> None:
+    """Raise :class:`SchemaMismatch` unless a saved model's feature ``names`` and ``digest``
+    are ``expected``'s; the message names what differs and how to ``retrain``."""
+    if tuple(names) != tuple(expected) or digest != schema_digest(expected):
+        missing = sorted(set(expected) - set(names))
+        extra = sorted(set(names) - set(expected))
+        raise SchemaMismatch(
+            f"{what} was trained on another feature schema (missing {missing}, extra "
+            f"{extra}, digest {digest} != {schema_digest(expected)}); retrain it with "
+            f"{retrain}"
+        )
 
 
 def feature_matrix(candidates: CandidateSet, schema: FeatureSchema) -> npt.NDArray[np.float32]:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from ranker.features import SchemaMismatch
+from ranker.features import SchemaMismatch, check_schema, schema_digest
 from recommend.interactions import EventLike, split_by_time
 from recommend.sources import SOURCES, ItemSpace, Proposals
 
@@ -149,18 +149,17 @@ class FusionSchema:
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256("\n".join(self.names).encode()).hexdigest()[:16]
+        return schema_digest(self.names)
 
     def check(self, names: Sequence[str], digest: str) -> None:
         """Raise :class:`SchemaMismatch` unless a saved model's schema is this one."""
-        if tuple(names) != self.names or digest != self.digest:
-            missing = sorted(set(self.names) - set(names))
-            extra = sorted(set(names) - set(self.names))
-            raise SchemaMismatch(
-                f"fusion model was trained on another feature schema (missing {missing}, "
-                f"extra {extra}, digest {digest} != {self.digest}); retrain it with "
-                "`kgsearch demo` (or recommend.fusion.train_fusion)"
-            )
+        check_schema(
+            self.names,
+            names,
+            digest,
+            what="fusion model",
+            retrain="`kgsearch demo` (or recommend.fusion.train_fusion)",
+        )
 
 
 #: The schema of models trained by this code.
