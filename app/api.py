@@ -145,7 +145,7 @@ def create_app(engine: Engine) -> FastAPI:
                 "/catalog/import": settings.max_upload_bytes,
                 "/events": settings.max_events_body_bytes,
             },
-            keyed=("/catalog",),
+            keyed=("/catalog", "/events"),
             key_header=API_KEY_HEADER,
         ),
     )

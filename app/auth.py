@@ -7,8 +7,9 @@ A bootstrap admin key may come from settings (``KGSEARCH_ADMIN_API_KEY``; mandat
 production mode); there is no default key in any mode.
 
 Roles: ``viewer`` (search, explanations), ``editor`` (catalog edits), ``merchandiser``
-(pins/boosts, explanations), ``admin`` (everything: reindex, keys). A route names the
-roles it admits; ``admin`` is admitted everywhere.
+(pins/boosts, explanations), ``storefront`` (the shop's backend: reports shopper events,
+reads and erases a shopper's profile on the shopper's behalf), ``admin`` (everything:
+reindex, keys). A route names the roles it admits; ``admin`` is admitted everywhere.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Role(StrEnum):
     VIEWER = "viewer"
     EDITOR = "editor"
     MERCHANDISER = "merchandiser"
+    STOREFRONT = "storefront"
     ADMIN = "admin"
 
 

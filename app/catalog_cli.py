@@ -546,7 +546,9 @@ def _key_store() -> KeyStore:
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option("--role", help="viewer, editor, merchandiser or admin.")],
+    role: Annotated[
+        str, typer.Option("--role", help="viewer, editor, merchandiser, storefront or admin.")
+    ],
     user: Annotated[str, typer.Option("--user", help="Whose key (the change log's actor).")],
     as_json: JsonOpt = False,
 ) -> None:

@@ -5,7 +5,9 @@ Body ``{"events": [...], "skip_invalid": false, "max_age_days": null}``, at most
 :data:`MAX_EVENTS` events and :data:`MAX_BODY_BYTES` bytes. Every event is checked
 (:class:`~ingest.events.ShopEvent`, then a known product and a plausible ``ts``); a batch
 with an invalid event is refused whole (422, nothing stored) unless ``skip_invalid``.
-Answers 200 ``{accepted, duplicates, rejected: [{index, field, reason}], revision}``;
+Needs a ``storefront`` (or ``admin``) API key in ``X-API-Key``: events steer what every
+shopper is shown, so an anonymous caller must not be able to write them. Answers 200
+``{accepted, duplicates, rejected: [{index, field, reason}], revision}``;
 errors in the API's one shape (``{"error": {"code", "message", "field", ...}}``), a
 refused batch with its ``rejected`` items inside ``error``.
 """
@@ -13,12 +15,13 @@ refused batch with its ``rejected`` items inside ``error``.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from app.api import EngineDep, _error
+from app.auth import Principal, Require, Role
 from app.engine import Engine
 from app.schemas import ErrorOut
 from ingest.event_import import EventsRefused, rejection
@@ -26,6 +29,8 @@ from ingest.event_import import EventsRefused, rejection
 __all__ = ["MAX_BODY_BYTES", "MAX_EVENTS", "install_events", "router"]
 
 router = APIRouter(tags=["events"])
+
+Storefront = Annotated[Principal, Depends(Require(Role.STOREFRONT))]
 
 #: The most events one request may carry.
 MAX_EVENTS = 10_000
@@ -104,7 +109,12 @@ def _too_large() -> BadEvents:
 
 @router.post(
     "/events",
-    responses={413: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses={
+        401: {"model": ErrorOut},
+        403: {"model": ErrorOut},
+        413: {"model": ErrorOut},
+        422: {"model": ErrorOut},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -128,7 +138,7 @@ def _too_large() -> BadEvents:
         }
     },
 )
-async def post_events(request: Request, engine: EngineDep) -> Any:
+async def post_events(request: Request, engine: EngineDep, _: Storefront) -> Any:
     """Record shopper events (durable, idempotent by ``event_id``, all or nothing)."""
     from starlette.concurrency import run_in_threadpool
 

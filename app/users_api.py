@@ -2,10 +2,12 @@
 
 - ``GET /users/{user_id}/profile``: the live profile (:mod:`recommend.profiles`) in words,
   each belief with the events behind it, and the numbers (affinities, price band, recent
-  and bought products). An unknown shopper gets an empty profile, not an error.
+  and bought products). An unknown shopper gets an empty profile, not an error. Needs a
+  ``storefront`` key (the shop shows it to its logged-in shopper) or an ``editor`` key
+  (the catalog team answering a shopper's access request).
 - ``DELETE /users/{user_id}``: erase the shopper's events, profile, graph edges and row in
-  the served recommendation models (:meth:`app.engine.Engine.erase_user`); needs an
-  editor's or admin's API key (``X-API-Key``), like the catalogue's writes.
+  the served recommendation models (:meth:`app.engine.Engine.erase_user`); needs a
+  ``storefront`` or ``editor`` key (``X-API-Key``). ``admin`` may do both.
 
 A user id not of the allowed form (``^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$``) is 422.
 """
@@ -26,7 +28,8 @@ __all__ = ["install_users", "router"]
 router = APIRouter(prefix="/users", tags=["users"])
 
 UserId = Annotated[str, Path(pattern=USER_ID_PATTERN, description="e.g. U0042")]
-Editor = Annotated[Principal, Depends(Require(Role.EDITOR))]
+#: Who may read or erase a shopper's data: the shop on its shopper's behalf, the catalog team.
+ForShopper = Annotated[Principal, Depends(Require(Role.STOREFRONT, Role.EDITOR))]
 
 
 class EvidenceOut(BaseModel):
@@ -83,6 +86,7 @@ class ErasedOut(BaseModel):
 def profile(
     engine: EngineDep,
     user_id: UserId,
+    _: ForShopper,
     evidence: Annotated[int, Query(ge=0, le=50, description="Events shown per belief.")] = 5,
 ) -> Any:
     """What the engine believes about the shopper, in words, with the events behind it."""
@@ -138,7 +142,7 @@ def profile(
 
 
 @router.delete("/{user_id}", response_model=ErasedOut)
-def erase(engine: EngineDep, user_id: UserId, _: Editor) -> Any:
+def erase(engine: EngineDep, user_id: UserId, _: ForShopper) -> Any:
     """Erase the shopper: events, profile, graph edges and their row in the served
     recommendation models; their next recommendations are cold start."""
     report = engine.erase_user(user_id)

@@ -94,6 +94,16 @@ uvicorn.run(create_app(Engine(Settings(home=sys.argv[1]))), host="127.0.0.1",
 """
 
 
+def storefront_key(home: Path) -> str:
+    """A new ``storefront`` key of the benchmark's home (``POST /events`` needs one)."""
+    from app.auth import KeyStore, Role
+
+    made = KeyStore(path=home / "api_keys.json").create(
+        user="benchmark", role=Role.STOREFRONT, created_by="benchmarks/events_ingest.py"
+    )
+    return made.key
+
+
 def served_rate(home: Path, events: list[dict[str, Any]], size: int) -> dict[str, Any]:
     """``POST /events`` on uvicorn in another process (its CPU time is not counted)."""
     import socket
@@ -107,8 +117,9 @@ def served_rate(home: Path, events: list[dict[str, Any]], size: int) -> dict[str
         port = probe.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(home), str(port)], cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
+    headers = {"X-API-Key": storefront_key(home)}
     try:
-        with httpx.Client(base_url=url, timeout=60) as client:
+        with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
             deadline = time.monotonic() + 300
             while True:  # until the server has warmed up
                 try:
@@ -195,7 +206,7 @@ def main() -> None:
     ]
     # No lifespan (no `with`): the server's warm-up (rankers, recommendations) would
     # compete for the CPU with what is measured.
-    client = TestClient(create_app(engine))
+    client = TestClient(create_app(engine), headers={"X-API-Key": storefront_key(engine.home)})
     client.post("/events", json={"events": sets[2][:size]})  # warm-up
     rest = sets[2][size:]
     rows.append(rate("POST /events (in-process HTTP)", len(rest), lambda: post(client, rest)))

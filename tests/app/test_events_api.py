@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app.api import create_app
+from app.auth import KeyStore, Role
 from app.cli import app as cli
 from app.demo import backfill_events
 from app.engine import Engine
@@ -39,7 +40,11 @@ def engine(tmp_path_factory: pytest.TempPathFactory, encoder: MiniLMEncoder) -> 
 
 @pytest.fixture(scope="module")
 def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine)) as c:
+    """The shop's backend: every request carries a ``storefront`` key."""
+    key = KeyStore(path=engine.home / "api_keys.json").create(
+        user="shop", role=Role.STOREFRONT, created_by="test"
+    )
+    with TestClient(create_app(engine), headers={"X-API-Key": key.key}) as c:
         yield c
 
 
@@ -132,6 +137,24 @@ def test_invalid_json_and_oversized_bodies(client: TestClient) -> None:
     response = client.post("/events", content=huge)
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "body_too_large"
+
+
+def test_only_a_storefront_or_admin_key_may_write_events(engine: Engine) -> None:
+    viewer = KeyStore(path=engine.home / "api_keys.json").create(
+        user="v", role=Role.VIEWER, created_by="test"
+    )
+    before = engine.events.count()
+    with TestClient(create_app(engine)) as anonymous:
+        # refused on the header alone: a large body is never read
+        response = anonymous.post("/events", content=b" " * (4 * 1024 * 1024))
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "missing_api_key"
+        forbidden = anonymous.post(
+            "/events", json={"events": [ev()]}, headers={"X-API-Key": viewer.key}
+        )
+        assert forbidden.status_code == 403
+        assert "storefront" in forbidden.json()["error"]["message"]
+    assert engine.events.count() == before
 
 
 def test_openapi_documents_the_event_schema(client: TestClient) -> None:

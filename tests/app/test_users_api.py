@@ -62,6 +62,16 @@ def engine(tmp_path_factory: pytest.TempPathFactory, encoder: MiniLMEncoder) -> 
 
 @pytest.fixture(scope="module")
 def client(engine: Engine) -> Iterator[TestClient]:
+    """The shop's backend: every request carries a ``storefront`` key."""
+    key = KeyStore(path=engine.home / "api_keys.json").create(
+        user="shop", role=Role.STOREFRONT, created_by="test"
+    )
+    with TestClient(create_app(engine), headers={"X-API-Key": key.key}) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def anonymous(engine: Engine) -> Iterator[TestClient]:
     with TestClient(create_app(engine)) as c:
         yield c
 
@@ -134,8 +144,12 @@ def test_the_profile_in_words_with_the_events_behind_it(client: TestClient) -> N
     assert client.get("/users/has%20space/profile").status_code == 422
 
 
-def test_delete_needs_an_editor_key_and_a_valid_id(client: TestClient, engine: Engine) -> None:
-    assert client.delete("/users/U2").status_code == 401
+def test_a_shoppers_data_needs_a_storefront_or_editor_key(
+    client: TestClient, anonymous: TestClient, engine: Engine
+) -> None:
+    assert anonymous.delete("/users/U2").status_code == 401
+    assert anonymous.get("/users/U2/profile").status_code == 401
+    assert anonymous.post("/events", json={"events": []}).status_code == 401
     viewer = KeyStore(path=engine.home / "api_keys.json").create(
         user="v", role=Role.VIEWER, created_by="test"
     )

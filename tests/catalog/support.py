@@ -39,6 +39,7 @@ class Keys:
     viewer: str
     editor: str
     merchandiser: str
+    storefront: str
     admin: str
     bootstrap: str = ADMIN_KEY
 
