@@ -468,7 +468,7 @@ def ab_report_command(
 @app.command("train-personal")
 def train_personal_command() -> None:
     """Train the live index's personal stage (user features over the default ranker) on
-    the behaviour log (`<home>/events.jsonl`); `search --user` uses it at once."""
+    the search sessions in the event store; `search --user` uses it at once."""
     with _errors():
         model = _engine().train_personal()
     print(json.dumps({"weights": dict(model.weights), "meta": dict(model.meta)}, indent=2))
@@ -476,24 +476,34 @@ def train_personal_command() -> None:
 
 @app.command("exposure-report")
 def exposure_report_command(
-    events: Annotated[Path, typer.Argument(help="Behaviour events, JSONL (impressions).")],
+    events: Annotated[
+        Path | None,
+        typer.Argument(help="Behaviour events, JSONL (impressions); default: the event store."),
+    ] = None,
     top: Annotated[int, typer.Option(help="Brands listed per variant.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Brand exposure per variant: share of impressions vs share of the live catalogue,
-    and the Gini of impressions over brands."""
+    and the Gini of impressions over brands (over the event store's impressions, or a
+    file's)."""
     from ingest.events import read_events
-    from ranker.exposure import exposure_report
+    from ranker.exposure import ImpressionLike, exposure_report
 
     with _errors():
-        if not events.exists():
-            raise FileNotFoundError(f"{events} does not exist")
-        result = read_events(events)
-        for row in result.errors[:20]:
-            err.print(f"skipped {row}", highlight=False)
-        service, _ = _engine().service()
+        engine = _engine()
+        logged: list[ImpressionLike]
+        if events is None:
+            logged = [e for e in engine.events.read() if e.type == "impression"]
+        else:
+            if not events.exists():
+                raise FileNotFoundError(f"{events} does not exist")
+            result = read_events(events)
+            for row in result.errors[:20]:
+                err.print(f"skipped {row}", highlight=False)
+            logged = list(result.records)
+        service, _ = engine.service()
         brands = {pid: doc.brand for pid, doc in service.documents.items()}
-        report = exposure_report(result.records, brands)
+        report = exposure_report(logged, brands)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
     else:

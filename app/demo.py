@@ -198,15 +198,14 @@ def backfill_events(engine: Engine, *, seed: int) -> dict[str, int]:
 
 
 def train_recommendation_fusion(engine: Engine, *, seed: int) -> dict[str, Any]:
-    """Train the learned recommendation fusion on the behaviour log (time-based split, see
+    """Train the learned recommendation fusion on the event store (time-based split, see
     :mod:`recommend.fusion`) and save it where :meth:`Engine.recommendations` loads it.
     Returns what was trained (situations, lists, seconds)."""
-    from ingest.events import read_events
     from recommend.live import train_live_fusion
 
     search, _ = engine.service()
-    events = list(read_events(engine.events_path).records) if engine.events_path.exists() else []
+    events = engine.events.read()
     if not events:
-        return {"trained": [], "why": "no behaviour log"}
+        return {"trained": [], "why": "the event store is empty"}
     model = train_live_fusion(search, engine.graph, events, engine.recs_fusion_dir, seed=seed)
     return {"trained": sorted(model.boosters), "seconds": model.meta["seconds"]}

@@ -316,12 +316,11 @@ class Engine:
         )
 
     def _logged_events(self) -> list[Any]:
-        """The behaviour log's valid events (none without a log)."""
-        if not self.events_path.exists():
-            return []
-        from ingest.events import read_events
-
-        return list(read_events(self.events_path).records)
+        """Every event in the shop's event store (:attr:`events`), in arrival order: what
+        ``POST /events``, ``kgsearch events import`` and the demo's simulated log recorded.
+        Training reads the store, not a file, so what the shop reported live (and no
+        erased shopper) is what the next model learns from."""
+        return list(self.events.read())
 
     @property
     def kge_dir(self) -> Path:
@@ -603,19 +602,20 @@ class Engine:
         return self.profiles().profile(user_id)
 
     def train_personal(self, *, until: float | None = None) -> PersonalModel:
-        """Train the live version's personal stage (``ranker.personal``) on the behaviour
-        log's sessions (those before ``until`` when given), save it into the version and
-        serve it from the next query on."""
+        """Train the live version's personal stage (``ranker.personal``) on the search
+        sessions in the event store (those before ``until`` when given), save it into the
+        version and serve it from the next query on."""
         from ingest.personal_training import train_personal_model
 
-        if not self.events_path.exists():
-            raise FileNotFoundError(
-                f"no behaviour log at {self.events_path}: run `kgsearch demo` (it simulates "
-                "one) or import events first"
+        events = self._logged_events()
+        if not events:
+            raise ValueError(
+                "the event store is empty: record shopper events first (`POST /events`, "
+                "`kgsearch events import FILE.jsonl`), or run `kgsearch demo`, which "
+                "simulates shoppers"
             )
         service, manifest = self.service()
         ranker = self.settings.ranker or manifest.default_ranker
-        events = self._logged_events()
         model = train_personal_model(
             service,
             events,

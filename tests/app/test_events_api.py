@@ -21,7 +21,7 @@ from app.demo import backfill_events
 from app.engine import Engine
 from app.events_api import MAX_EVENTS
 from app.settings import Settings
-from ingest.events import Click, Event, Purchase, write_events
+from ingest.events import Click, Event, Purchase, parse_shop_events, write_events
 from ingest.formats import write_products
 from search.encoder import MiniLMEncoder
 
@@ -247,3 +247,25 @@ def test_the_demo_backfills_its_simulated_log_once(engine: Engine) -> None:
         assert [e.type for e in stored] == ["click", "purchase"]
     finally:
         engine.events_path.unlink()
+
+
+def test_exposure_report_reads_the_event_stores_impressions(engine: Engine) -> None:
+    """Without a file, `exposure-report` counts the impressions the shop reported."""
+    shown = [
+        ev(type="impression", product_id=pid, position=n, variant="exposure-test", session_id="x")
+        for n, pid in enumerate(["S1", "S1", "S2"], start=1)
+    ]
+    engine.record_events(parse_shop_events(shown))
+    code, out, err = run(engine.home, "exposure-report", "--json")
+    assert code == 0, err
+    variant = next(v for v in json.loads(out)["variants"] if v["variant"] == "exposure-test")
+    assert variant["impressions"] == 3
+    assert sum(b["impressions"] for b in variant["brands"]) == 3
+
+
+def test_training_reads_the_event_store_not_a_file(engine: Engine, tmp_path: Path) -> None:
+    """An empty store is a clear error; the home's store is what personal training sees."""
+    code, _, err = run(tmp_path, "train-personal")
+    assert code == 2 and "the event store is empty" in err
+    assert not (engine.home / "events.jsonl").exists()
+    assert len(engine._logged_events()) == engine.events.count() > 0
