@@ -90,11 +90,13 @@ def existing_entities(namespace: str) -> str:
 
 
 def upsert_entities(namespace: str, kind: EntityKind, rows: list[dict[str, Any]]) -> Statement:
-    """``rows``: ``{id, props (JSON text), name, version}``; one kind per statement."""
+    """``rows``: ``{id, props (JSON text), name, aliases, version}``; one kind per
+    statement. ``name`` and ``aliases`` (a list of folded texts, or null) are copies of
+    properties kept as native ones, so Cypher can match them (``'couch' IN n.aliases``)."""
     query = (
         f"UNWIND $rows AS r MERGE (n:{label(namespace)} {{id: r.id}}) "
         f"SET n:{kind.value}, n.kind = $kind, n.props = r.props, n.name = r.name, "
-        "n.version = r.version"
+        "n.aliases = r.aliases, n.version = r.version"
     )
     return query, {"rows": rows, "kind": kind.value}
 
@@ -148,7 +150,7 @@ def append_changes(namespace: str) -> str:
         "SET m.seq = m.seq + size($changes) WITH m, m.seq - size($changes) AS base "
         f"UNWIND range(0, size($changes) - 1) AS i WITH base, i, $changes[i] AS c "
         f"CREATE (:{change_label(namespace)} {{seq: base + i + 1, at: c.at, actor: c.actor, "
-        "op: c.op, entity_id: c.entity_id, before: c.before, after: c.after})"
+        "op: c.op, entity_id: c.entity_id, before: c.before, after: c.after, batch: c.batch})"
     )
 
 
@@ -157,6 +159,22 @@ def entities(namespace: str, *, by_kind: bool) -> str:
     return (
         f"MATCH (n:{label(namespace)}) {where}"
         "RETURN n.id AS id, n.kind AS kind, n.props AS props, n.version AS version ORDER BY n.id"
+    )
+
+
+def aliases(namespace: str) -> str:
+    """Every non-product entity with aliases, and its aliases (the native list property)."""
+    return (
+        f"MATCH (n:{label(namespace)}) WHERE n.kind <> 'Product' AND size(n.aliases) > 0 "
+        "RETURN n.id AS id, n.aliases AS aliases ORDER BY n.id"
+    )
+
+
+def resolve_alias(namespace: str) -> str:
+    """The entities whose aliases hold ``$alias`` (already folded)."""
+    return (
+        f"MATCH (n:{label(namespace)}) WHERE n.kind <> 'Product' AND $alias IN n.aliases "
+        "RETURN n.id AS id ORDER BY n.id"
     )
 
 
@@ -204,12 +222,35 @@ def shortest_paths(namespace: str, max_hops: int) -> str:
     )
 
 
-def changes(namespace: str, *, by_entity: bool) -> str:
+def shortest_paths_to(namespace: str, max_hops: int) -> str:
+    """Up to ``$limit`` shortest paths from each of ``$sources`` to ``$target`` through no
+    other product, in one query."""
+    if not 1 <= max_hops <= 10:
+        raise ValueError("max_hops must be between 1 and 10")
+    ns = label(namespace)
+    return (
+        f"MATCH (b:{ns} {{id: $target}}) UNWIND $sources AS source "
+        f"MATCH (a:{ns} {{id: source}}) "
+        "CALL { WITH a, b "
+        f"MATCH p = allShortestPaths((a)-[:{_CATALOGUE_TYPES}*..{max_hops}]-(b)) "
+        "WHERE none(n IN nodes(p)[1..-1] WHERE n.kind = 'Product') "
+        "RETURN p LIMIT $limit } "
+        "RETURN a.id AS source, "
+        "[r IN relationships(p) | [startNode(r).id, type(r), endNode(r).id]] AS rels"
+    )
+
+
+def changes(namespace: str, *, by_entity: bool, by_batch: bool = False) -> str:
+    """The change log after ``$since``; changes logged before edits had ids (no ``batch``)
+    read as one edit each."""
     where = " AND c.entity_id = $entity_id" if by_entity else ""
+    if by_batch:  # an edit's rows start at its id
+        where += " AND c.seq >= $batch AND coalesce(c.batch, c.seq) = $batch"
     return (
         f"MATCH (c:{change_label(namespace)}) WHERE c.seq > $since{where} "
         "RETURN c.seq AS seq, c.at AS at, c.actor AS actor, c.op AS op, "
-        "c.entity_id AS entity_id, c.before AS before, c.after AS after ORDER BY c.seq"
+        "c.entity_id AS entity_id, c.before AS before, c.after AS after, "
+        "coalesce(c.batch, c.seq) AS batch ORDER BY c.seq"
     )
 
 

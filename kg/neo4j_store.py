@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from kg import cypher
 from kg.schema import (
+    ALIASES,
     Change,
     Entity,
     EntityKind,
     Relation,
     RelationType,
     WriteBatch,
+    fold_alias,
 )
 from kg.store import (
     BackendError,
@@ -171,6 +173,7 @@ class Neo4jGraphStore:
                     "entity_id": entity_id,
                     "before": before,
                     "after": after,
+                    "batch": revision + 1,  # the edit's id: the first seq of this write
                 }
             )
 
@@ -190,12 +193,14 @@ class Neo4jGraphStore:
                 continue
             existing[w.id] = (after, version + 1)
             name = w.properties.get("name")
+            aliases = w.properties.get(ALIASES) if w.kind is not EntityKind.PRODUCT else None
             rows[w.kind].append(
                 {
                     "id": w.id,
                     "props": after,
                     "version": version + 1,
                     "name": name if isinstance(name, str) else None,
+                    "aliases": aliases if isinstance(aliases, list) and aliases else None,
                 }
             )
             record("update" if before else "create", w.id, before[0] if before else None, after)
@@ -319,14 +324,46 @@ class Neo4jGraphStore:
         paths = [[Relation(s, RelationType(t), o) for s, t, o in r["rels"]] for r in rows]
         return sorted(paths, key=lambda p: [(r.source, r.target) for r in p])
 
+    def paths_to(
+        self, target: str, sources: Sequence[str], *, max_hops: int = 3, limit: int = 2
+    ) -> dict[str, list[list[Relation]]]:
+        if self.get(target) is None:
+            raise UnknownEntity(target)
+        rows = self._read(
+            cypher.shortest_paths_to(self._namespace, max_hops),
+            sources=[s for s in dict.fromkeys(sources) if s != target],
+            target=target,
+            limit=limit,
+        )
+        found: dict[str, list[list[Relation]]] = defaultdict(list)
+        for r in rows:
+            found[r["source"]].append([Relation(s, RelationType(t), o) for s, t, o in r["rels"]])
+        return {
+            s: sorted(paths, key=lambda p: [(x.source, x.target) for x in p])
+            for s, paths in found.items()
+        }
+
     def triples(self) -> Iterator[tuple[str, str, str]]:
         return ((r.source, r.type.value, r.target) for r in self.relations())
 
-    def changes(self, *, since: int = 0, entity_id: str | None = None) -> Iterator[Change]:
+    def aliases(self) -> dict[str, tuple[str, ...]]:
+        rows = self._read(cypher.aliases(self._namespace))
+        return {r["id"]: tuple(r["aliases"]) for r in rows}
+
+    def resolve_alias(self, alias: str) -> list[str]:
+        rows = self._read(cypher.resolve_alias(self._namespace), alias=fold_alias(alias))
+        return [r["id"] for r in rows]
+
+    def changes(
+        self, *, since: int = 0, entity_id: str | None = None, batch: int | None = None
+    ) -> Iterator[Change]:
         rows = self._read(
-            cypher.changes(self._namespace, by_entity=entity_id is not None),
+            cypher.changes(
+                self._namespace, by_entity=entity_id is not None, by_batch=batch is not None
+            ),
             since=since,
             entity_id=entity_id,
+            batch=batch,
         )
         return iter(
             [
@@ -338,6 +375,7 @@ class Neo4jGraphStore:
                     r["entity_id"],
                     json.loads(r["before"]) if r["before"] else None,
                     json.loads(r["after"]) if r["after"] else None,
+                    r["batch"],
                 )
                 for r in rows
             ]

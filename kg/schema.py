@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Literal, TypeAlias
 
 __all__ = [
+    "ALIASES",
     "Change",
     "Entity",
     "EntityKind",
@@ -27,6 +28,8 @@ __all__ = [
     "attribute_id",
     "brand_id",
     "category_id",
+    "check_aliases_property",
+    "fold_alias",
     "product_id",
     "slug",
 ]
@@ -68,6 +71,40 @@ def slug(text: str) -> str:
     """Lowercase ASCII slug: ``"Chairs & Seating"`` -> ``"chairs-seating"``."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-") or "x"
+
+
+#: The property under which a brand, category or attribute value keeps its aliases: a list
+#: of distinct folded texts (see :func:`fold_alias`); products carry none.
+ALIASES = "aliases"
+
+_SPACES = re.compile(r"\s+")
+
+
+def fold_alias(text: str) -> str:
+    """How an alias is stored and compared: NFKD with the accents dropped, lowercase,
+    spaces collapsed (``" Canapé  Lit "`` -> ``"canape lit"``). The same folding as the
+    search analyser's first step, so a stored alias meets the query words it should."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return _SPACES.sub(" ", folded).strip()
+
+
+def check_aliases_property(entity_id: str, value: JsonValue) -> tuple[str, ...]:
+    """The aliases an entity's ``aliases`` property holds; ``ValueError`` saying what is
+    wrong when it is not a list of distinct, non-empty, folded texts."""
+    if not isinstance(value, list):
+        raise ValueError(f"{entity_id}: {ALIASES} must be a list of texts, not {value!r}")
+    texts = [a for a in value if isinstance(a, str)]
+    if len(texts) != len(value):
+        raise ValueError(f"{entity_id}: {ALIASES} must be a list of texts, not {value!r}")
+    bad = [a for a in texts if not a or fold_alias(a) != a]
+    if bad:
+        raise ValueError(
+            f"{entity_id}: alias {bad[0]!r} is not folded; store fold_alias(text) "
+            f"({fold_alias(bad[0])!r})"
+        )
+    if len(set(texts)) != len(texts):
+        raise ValueError(f"{entity_id}: {ALIASES} lists an alias twice: {texts!r}")
+    return tuple(texts)
 
 
 def product_id(pid: str) -> str:
@@ -120,6 +157,8 @@ class EntityWrite:
             raise ValueError(f"entity id {self.id!r} does not match kind {self.kind}")
         if self.expected_version is not None and self.expected_version < 0:
             raise ValueError("expected_version must be >= 0")
+        if ALIASES in self.properties and self.kind is not EntityKind.PRODUCT:
+            check_aliases_property(self.id, self.properties[ALIASES])
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -156,3 +195,6 @@ class Change:
     entity_id: str
     before: Mapping[str, JsonValue] | None = None
     after: Mapping[str, JsonValue] | None = field(default=None)
+    #: The edit it belongs to: the seq of the first change of the same ``write``. Undo
+    #: reverts a whole edit; changes logged before edits had ids are one edit each.
+    batch: int = 0

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kg.schema import (
+    ALIASES,
     Change,
     Entity,
     EntityKind,
@@ -24,6 +25,7 @@ from kg.schema import (
     Relation,
     RelationType,
     WriteBatch,
+    fold_alias,
 )
 from kg.store import (
     Direction,
@@ -54,7 +56,7 @@ CREATE TABLE IF NOT EXISTS relations (
 CREATE INDEX IF NOT EXISTS relations_target ON relations(target, type);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
-    op TEXT NOT NULL, entity_id TEXT NOT NULL, before TEXT, after TEXT
+    op TEXT NOT NULL, entity_id TEXT NOT NULL, before TEXT, after TEXT, batch INTEGER
 );
 CREATE INDEX IF NOT EXISTS changes_entity ON changes(entity_id);
 CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, updated REAL NOT NULL) WITHOUT ROWID;
@@ -77,6 +79,20 @@ def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def _is_product(entity_id: str) -> bool:
+    return entity_id.startswith("product:")
+
+
+def _walks(node: str, parents: Mapping[str, list[str]]) -> Iterator[list[str]]:
+    """Every shortest node sequence from ``node`` back to the breadth-first root."""
+    if not parents[node]:
+        yield [node]
+        return
+    for parent in parents[node]:
+        for rest in _walks(parent, parents):
+            yield [node, *rest]
+
+
 class SQLiteGraphStore:
     """A :class:`~kg.store.GraphStore` in one SQLite file (``":memory:"`` for tests)."""
 
@@ -93,7 +109,17 @@ class SQLiteGraphStore:
         self._db.execute("PRAGMA foreign_keys=OFF")
         self._db.execute("PRAGMA secure_delete=ON")  # erased users leave no bytes behind
         self._db.executescript(_SCHEMA)
+        self._migrate()
         self._nx_cache: tuple[int, nx.Graph] | None = None
+
+    def _migrate(self) -> None:
+        """Bring a file made by an older version up to this schema. Files from before
+        change batches get the ``batch`` column; their old rows keep it NULL and read as
+        one change per edit (``batch`` = ``seq``): how they were grouped was not kept."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(changes)")}
+        if "batch" not in columns:
+            self._db.execute("ALTER TABLE changes ADD COLUMN batch INTEGER")
+        self._db.execute("CREATE INDEX IF NOT EXISTS changes_batch ON changes(batch)")
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -179,8 +205,14 @@ class SQLiteGraphStore:
                 removed = _dump({"type": str(rel.type), "target": rel.target})
                 log.append((now, actor, "unrelate", rel.source, removed, None))
 
+        # Every row of one write carries the write's first seq: its edit (batch) id. The
+        # write holds the database's write lock, so AUTOINCREMENT numbers it from here.
+        last = cur.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+        batch_id = (int(last[0]) if last else 0) + 1
         cur.executemany(
-            "INSERT INTO changes(at, actor, op, entity_id, before, after) VALUES (?,?,?,?,?,?)", log
+            "INSERT INTO changes(at, actor, op, entity_id, before, after, batch) "
+            "VALUES (?,?,?,?,?,?,?)",
+            [(*row, batch_id) for row in log],
         )
 
     def _check_relations(self, cur: sqlite3.Cursor, relations: Sequence[Relation]) -> None:
@@ -320,19 +352,73 @@ class SQLiteGraphStore:
             if len(nodes) - 1 <= max_hops
         ]
 
+    def paths_to(
+        self, target: str, sources: Sequence[str], *, max_hops: int = 3, limit: int = 2
+    ) -> dict[str, list[list[Relation]]]:
+        if self.get(target) is None:
+            raise UnknownEntity(target)
+        graph = self._graph()
+        wanted = {s for s in sources if s != target and s in graph}
+        if target not in graph or not wanted:
+            return {}
+        # Breadth first from the target, never through another product (a product hub
+        # would make every level the whole graph), until every wanted source has a level.
+        parents: dict[str, list[str]] = {target: []}
+        frontier, hops = [target], 0
+        while frontier and hops < max_hops and not wanted <= parents.keys():
+            hops += 1
+            level: dict[str, list[str]] = {}
+            for node in frontier:
+                for other in graph.adj[node]:
+                    if other not in parents and (other in wanted or not _is_product(other)):
+                        level.setdefault(other, []).append(node)
+            parents.update(level)
+            frontier = [n for n in level if n not in wanted and not _is_product(n)]
+        out: dict[str, list[list[Relation]]] = {}
+        for source in sorted(wanted & parents.keys()):
+            walks = sorted(_walks(source, parents))[:limit]
+            out[source] = [[graph.edges[a, b]["relation"] for a, b in pairwise(w)] for w in walks]
+        return out
+
     def triples(self) -> Iterator[tuple[str, str, str]]:
         return ((r.source, str(r.type), r.target) for r in self.relations())
 
-    def changes(self, *, since: int = 0, entity_id: str | None = None) -> Iterator[Change]:
-        sql = "SELECT seq, at, actor, op, entity_id, before, after FROM changes WHERE seq > ?"
+    def aliases(self) -> dict[str, tuple[str, ...]]:
+        rows = self._query(
+            "SELECT id, json_extract(props, ?) FROM entities "
+            "WHERE kind != ? AND json_type(props, ?) = 'array' ORDER BY id",
+            (f"$.{ALIASES}", str(EntityKind.PRODUCT), f"$.{ALIASES}"),
+        )
+        out = {row[0]: tuple(json.loads(row[1])) for row in rows}
+        return {eid: names for eid, names in out.items() if names}
+
+    def resolve_alias(self, alias: str) -> list[str]:
+        rows = self._query(
+            "SELECT DISTINCT e.id FROM entities e, json_each(e.props, ?) a "
+            "WHERE e.kind != ? AND json_type(e.props, ?) = 'array' AND a.value = ? "
+            "ORDER BY e.id",
+            (f"$.{ALIASES}", str(EntityKind.PRODUCT), f"$.{ALIASES}", fold_alias(alias)),
+        )
+        return [r[0] for r in rows]
+
+    def changes(
+        self, *, since: int = 0, entity_id: str | None = None, batch: int | None = None
+    ) -> Iterator[Change]:
+        sql = (
+            "SELECT seq, at, actor, op, entity_id, before, after, COALESCE(batch, seq) "
+            "FROM changes WHERE seq > ?"
+        )
         params: list[object] = [since]
         if entity_id is not None:
             sql += " AND entity_id = ?"
             params.append(entity_id)
+        if batch is not None:
+            sql += " AND (batch = ? OR (batch IS NULL AND seq = ?))"
+            params += [batch, batch]
         for row in self._query(sql + " ORDER BY seq", params):
             before: dict[str, JsonValue] | None = json.loads(row[5]) if row[5] else None
             after: dict[str, JsonValue] | None = json.loads(row[6]) if row[6] else None
-            yield Change(row[0], row[1], row[2], row[3], row[4], before, after)
+            yield Change(row[0], row[1], row[2], row[3], row[4], before, after, row[7])
 
     @property
     def revision(self) -> int:

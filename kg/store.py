@@ -115,9 +115,39 @@ class GraphStore(Protocol):
         ignored), each a list of relations; ``[]`` when the shortest is over ``max_hops``."""
         ...
 
+    def paths_to(
+        self, target: str, sources: Sequence[str], *, max_hops: int = 3, limit: int = 2
+    ) -> dict[str, list[list[Relation]]]:
+        """For each of ``sources`` (a query's linked entities, say), up to ``limit`` of its
+        shortest paths to ``target`` that pass through no other product, each a list of
+        relations from the source (direction ignored): how the target itself relates to
+        the source (its facts, the category tree), not what it shares with another
+        product. Sources with no such path within ``max_hops``, not in the store, or equal
+        to ``target`` are left out; raises :class:`UnknownEntity` for an unknown
+        ``target``. One round trip on a server backend, not one per source."""
+        ...
+
     def triples(self) -> Iterator[tuple[str, str, str]]: ...
 
-    def changes(self, *, since: int = 0, entity_id: str | None = None) -> Iterator[Change]: ...
+    # -- aliases: the ``aliases`` property of brands, categories and attribute values -------
+    # Written like any property (versioned, logged); these reads answer without a scan of
+    # the caller's. The stored aliases are folded (kg.schema.fold_alias); products have none.
+
+    def aliases(self) -> dict[str, tuple[str, ...]]:
+        """Every non-product entity that carries aliases -> its aliases, by entity id."""
+        ...
+
+    def resolve_alias(self, alias: str) -> list[str]:
+        """The ids of the entities carrying ``alias`` (folded first), sorted; ``[]`` if none."""
+        ...
+
+    def changes(
+        self, *, since: int = 0, entity_id: str | None = None, batch: int | None = None
+    ) -> Iterator[Change]:
+        """The change log after ``since``, oldest first; only ``entity_id``'s changes, and
+        only the changes of the edit ``batch`` (:attr:`Change.batch`: one ``write``), when
+        given."""
+        ...
 
     @property
     def revision(self) -> int:

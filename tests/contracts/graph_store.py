@@ -161,6 +161,24 @@ class GraphStoreContract:
         assert {p[0].target for p in paths} == {ACME, SOFAS}
         assert seeded.paths(P1, P2, max_hops=1) == []
 
+    def test_paths_to_from_several_sources(self, seeded: GraphStore) -> None:
+        found = seeded.paths_to(P2, [ACME, FURN, BLUE, P2, "brand:nope"], max_hops=3, limit=2)
+        # blue reaches P2 only through P1 (blue <- P1 -> Acme <- P2): no path through another
+        # product; the target itself and unknown ids are left out too
+        assert set(found) == {ACME, FURN}
+        as_triples = {
+            s: [[(r.source, r.type, r.target) for r in p] for p in paths]
+            for s, paths in found.items()
+        }
+        assert as_triples[ACME] == [[(P2, RelationType.HAS_BRAND, ACME)]]
+        assert as_triples[FURN] == [
+            [(SOFAS, RelationType.SUBCATEGORY_OF, FURN), (P2, RelationType.IN_CATEGORY, SOFAS)]
+        ]
+        assert seeded.paths_to(P2, [FURN], max_hops=1) == {}
+        assert seeded.paths_to(P1, [ACME, SOFAS, BLUE], limit=1).keys() == {ACME, SOFAS, BLUE}
+        with pytest.raises(UnknownEntity):
+            seeded.paths_to("product:nope", [ACME])
+
     def test_delete_removes_relations_and_is_logged(self, seeded: GraphStore) -> None:
         seeded.write(WriteBatch(deletes=(P1,)), actor="carol")
         assert seeded.get(P1) is None
@@ -185,6 +203,31 @@ class GraphStoreContract:
         assert changes[-1].seq == seeded.revision
         assert {c.op for c in changes} == {"create", "relate"}
         assert list(seeded.changes(since=seeded.revision)) == []
+
+    def test_every_change_of_one_write_carries_its_edit_id(self, seeded: GraphStore) -> None:
+        """The batch id is the write's first seq; ``changes(batch=)`` gives that write's
+        changes and no other's (undo reverts a whole edit by it)."""
+        seed = list(seeded.changes())
+        assert {c.batch for c in seed} == {seed[0].seq}
+        start = seeded.revision
+        seeded.write(
+            WriteBatch(
+                upserts=(EntityWrite(P1, EntityKind.PRODUCT, {"name": "Blue sofa", "price": 1.0}),),
+                unrelate=(Relation(P1, RelationType.HAS_ATTRIBUTE, BLUE),),
+            ),
+            actor="ana",
+        )
+        seeded.write(WriteBatch(deletes=(P2,)), actor="bob")
+        first, second = list(seeded.changes(since=start))[:2], list(seeded.changes())[-1:]
+        assert [(c.op, c.batch) for c in first] == [
+            ("update", start + 1),
+            ("unrelate", start + 1),
+        ]
+        assert [(c.op, c.batch) for c in second] == [("delete", start + 3)]
+        assert list(seeded.changes(since=start, batch=start + 1)) == first
+        assert list(seeded.changes(since=0, batch=start + 3)) == second
+        assert list(seeded.changes(since=0, batch=start + 2)) == []  # not an edit's id
+        assert list(seeded.changes(since=0, batch=seed[0].seq)) == seed
 
     def test_drop_empties_the_store_and_keeps_it_usable(self, seeded: GraphStore) -> None:
         seeded.drop()
@@ -290,3 +333,47 @@ class GraphStoreContract:
             with pytest.raises(ValueError, match="weights"):
                 seeded.put_user_profile("U1", {ACME: weight}, updated=1.0)
         assert seeded.users() == []
+
+    # -- aliases --------------------------------------------------------------------------
+
+    def _alias(self, store: GraphStore, eid: str, aliases: list[str]) -> None:
+        entity = store.get(eid)
+        assert entity is not None
+        props = {**entity.properties, "aliases": aliases}
+        store.write(
+            WriteBatch(upserts=(EntityWrite(eid, entity.kind, props, entity.version),)),
+            actor="ana",
+        )
+
+    def test_aliases_are_stored_versioned_logged_and_resolved(self, seeded: GraphStore) -> None:
+        assert seeded.aliases() == {}
+        assert seeded.resolve_alias("couch") == []
+        self._alias(seeded, SOFAS, ["couch", "canape"])
+        self._alias(seeded, BLUE, ["navy blue"])
+        assert seeded.aliases() == {SOFAS: ("couch", "canape"), BLUE: ("navy blue",)}
+        entity = seeded.get(SOFAS)
+        assert entity is not None and entity.version == 2
+        last = list(seeded.changes(entity_id=SOFAS))[-1]
+        assert last.op == "update" and last.after is not None
+        assert last.after["aliases"] == ["couch", "canape"]
+        # Look-ups fold case, accents and spaces the way the aliases were stored.
+        assert seeded.resolve_alias("Couch") == [SOFAS]
+        assert seeded.resolve_alias("CANAPÉ") == [SOFAS]
+        assert seeded.resolve_alias("  Navy   Blue ") == [BLUE]
+        assert seeded.resolve_alias("sofas") == []  # a name is not an alias
+
+    def test_aliases_follow_updates_and_deletes(self, seeded: GraphStore) -> None:
+        self._alias(seeded, ACME, ["acme co"])
+        self._alias(seeded, ACME, [])
+        assert seeded.aliases() == {}
+        assert seeded.resolve_alias("acme co") == []
+        self._alias(seeded, FURN, ["home furniture"])
+        seeded.write(WriteBatch(deletes=(P1, P2, SOFAS)), actor="t")
+        seeded.write(WriteBatch(deletes=(FURN,)), actor="t")
+        assert seeded.aliases() == {}
+        assert seeded.resolve_alias("home furniture") == []
+
+    def test_unfolded_or_repeated_aliases_are_refused(self) -> None:
+        for bad in (["Couch"], ["café"], ["couch", "couch"], [""], "couch", [3]):
+            with pytest.raises(ValueError, match="alias"):
+                EntityWrite(SOFAS, EntityKind.CATEGORY, {"name": "Sofas", "aliases": bad})

@@ -31,6 +31,31 @@ class TestSQLiteGraphStore(GraphStoreContract):
         assert again.get(P1) is not None
         again.close()
 
+    def test_a_file_from_before_edit_ids_is_migrated(self, tmp_path: Path) -> None:
+        """An old change log (no ``batch`` column) opens, reads one edit per old change,
+        and groups the writes made after the migration."""
+        import sqlite3
+
+        from contracts.graph_store import P1, P2, seed_batch
+
+        from kg.schema import WriteBatch
+
+        path = tmp_path / "old.sqlite"
+        old = SQLiteGraphStore(path=path)
+        old.write(seed_batch(), actor="t")
+        old.close()
+        with sqlite3.connect(path) as db:  # the schema as it was: no batch column
+            db.execute("DROP INDEX changes_batch")
+            db.execute("ALTER TABLE changes DROP COLUMN batch")
+        store = SQLiteGraphStore(path=path)
+        legacy = list(store.changes())
+        assert legacy and all(c.batch == c.seq for c in legacy)
+        assert list(store.changes(batch=legacy[1].seq)) == [legacy[1]]
+        store.write(WriteBatch(deletes=(P1, P2)), actor="t")
+        new = list(store.changes(since=legacy[-1].seq))
+        assert len(new) == 2 and {c.batch for c in new} == {legacy[-1].seq + 1}
+        store.close()
+
     def test_files_are_readable_by_their_owner_only(self, tmp_path: Path) -> None:
         from contracts.graph_store import seed_batch
 
@@ -86,6 +111,33 @@ class TestNeo4jGraphStore(GraphStoreContract):
             assert [(r["id"], r["name"], r["weight"]) for r in rows] == [
                 (ACME, "Acme", 1.0),
                 (P1, "Blue sofa", 0.5),
+            ]
+        finally:
+            store.drop()
+            store.close()
+
+    def test_aliases_are_queryable_in_cypher(self, neo4j_uri: str) -> None:
+        """The shape docs/catalog.md shows: a native list property, ``'couch' IN n.aliases``."""
+        from contracts.graph_store import SOFAS, seed_batch
+        from neo4j import GraphDatabase
+
+        from kg.schema import EntityKind, EntityWrite, WriteBatch
+
+        store = Neo4jGraphStore(uri=neo4j_uri, namespace=unique_namespace())
+        try:
+            store.write(seed_batch(), actor="t")
+            props = {"name": "Sofas", "aliases": ["couch", "settee"]}
+            store.write(
+                WriteBatch(upserts=(EntityWrite(SOFAS, EntityKind.CATEGORY, props, 1),)), actor="t"
+            )
+            query = (
+                f"MATCH (n:KG_{store.namespace}) WHERE $alias IN n.aliases "
+                "RETURN n.id AS id, n.name AS name, n.aliases AS aliases"
+            )
+            with GraphDatabase.driver(neo4j_uri) as driver:
+                rows, _, _ = driver.execute_query(query, alias="settee")
+            assert [(r["id"], r["name"], r["aliases"]) for r in rows] == [
+                (SOFAS, "Sofas", ["couch", "settee"])
             ]
         finally:
             store.drop()
