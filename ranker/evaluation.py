@@ -18,12 +18,15 @@ __all__ = [
     "PairedTest",
     "SystemScores",
     "evaluate",
+    "kind_check",
     "paired_test",
     "report",
 ]
 
 METRICS = ("ndcg@10", "recall@100", "mrr")
 BASELINES = ("bm25", "dense", "rrf", "linear")
+#: The single signals a fused or learned ranker should at least match on every query kind.
+SINGLE_SIGNALS = ("bm25", "dense")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,7 @@ def report(split: str, n: int, systems: Mapping[str, SystemScores]) -> dict[str,
         for name, s in systems.items()
     }
     body["by_kind"] = {name: s.by_kind() for name, s in systems.items()}
+    body["kind_check"] = kind_check(systems)
     baselines = [b for b in BASELINES if b in systems]
     if baselines:
         best = max(baselines, key=lambda b: systems[b].means["ndcg@10"])
@@ -150,3 +154,31 @@ def report(split: str, n: int, systems: Mapping[str, SystemScores]) -> dict[str,
             }
         body["vs_best_baseline"] = tests
     return body
+
+
+def kind_check(systems: Mapping[str, SystemScores]) -> list[dict[str, object]]:
+    """Each non-baseline system's NDCG@10 on each query kind against the best single
+    signal (:data:`SINGLE_SIGNALS`) on that kind; ``worse`` marks a kind where the system
+    trails it. Run on the valid split after training, it shows a kind a learned ranker
+    handles worse than BM25 or BERT alone before anyone looks at the test split."""
+    singles = {name: systems[name].by_kind() for name in SINGLE_SIGNALS if name in systems}
+    if not singles:
+        return []
+    rows: list[dict[str, object]] = []
+    for name, scores in systems.items():
+        if name in BASELINES:
+            continue
+        for kind, value in scores.by_kind().items():
+            best = max(singles, key=lambda s: singles[s].get(kind, 0.0))
+            best_value = singles[best].get(kind, 0.0)
+            rows.append(
+                {
+                    "system": name,
+                    "kind": kind,
+                    "ndcg@10": value,
+                    "best_signal": best,
+                    "best_signal_ndcg@10": best_value,
+                    "worse": value < best_value,
+                }
+            )
+    return rows

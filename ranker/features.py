@@ -22,9 +22,11 @@ __all__ = [
     "FEATURES",
     "NO_KG_FEATURES",
     "PERSONAL_FEATURES",
+    "TOPIC_WORDS",
     "Feature",
     "FeatureSchema",
     "SchemaMismatch",
+    "Wording",
     "feature_matrix",
 ]
 
@@ -37,6 +39,24 @@ class SchemaMismatch(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Wording:
+    """How an explanation phrases a topic's part of a score for people (``search.explain``).
+
+    ``present`` is used when the topic's lead feature is non-zero for the product,
+    ``absent`` when it is zero; a phrase whose ``{placeholder}`` the explanation cannot
+    fill (the query names no brand, say) gives way to ``otherwise``. Placeholders are
+    filled from the product and the query: ``{terms}``, ``{terms_<field>}``,
+    ``{keyword_rank}``, ``{cosine}``, ``{dense_rank}``, ``{expanded_by}``, ``{brand}``,
+    ``{query_brand}``, ``{category}``, ``{query_category}``, ``{matched_attributes}``,
+    ``{product_attributes}``, ``{query_attributes}``, ``{ratings}``, ``{rating}``,
+    ``{price}``, ``{price_position}``, ``{kge_similarity}``, ``{attribute}``."""
+
+    present: str
+    absent: str = ""
+    otherwise: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Feature:
     name: str
     group: FeatureGroup
@@ -46,6 +66,16 @@ class Feature:
     #: or ``{attribute}`` to fill in from the product ("you often buy {brand}"); the
     #: personal features have one, the others leave it empty.
     label: str = ""
+    #: The explanation line this feature's contribution is added to (its own name when
+    #: empty): ``bm25``, ``bm25_norm`` and ``bm25_rr`` are all one "matches the words" line.
+    topic: str = ""
+    #: How that line reads; one feature per topic (its lead) carries the words.
+    words: Wording | None = None
+
+    @property
+    def line(self) -> str:
+        """The topic this feature's contribution is summed into."""
+        return self.topic or self.name
 
 
 def _signal(name: str) -> Callable[[CandidateSet], Array]:
@@ -112,6 +142,13 @@ def _features() -> dict[str, Feature]:
             "share of linked attribute values the product has",
             _signal("match_attribute"),
         ),
+        (
+            "contradict_attribute",
+            "graph",
+            "share of linked attribute values the product contradicts (another value of "
+            "the same key: the query says blue, the product is green)",
+            _signal("contradict_attribute"),
+        ),
         ("kge_available", "graph", "KG embeddings scored this query", _signal("kge_available")),
         (
             "kge_brand",
@@ -148,9 +185,77 @@ def _features() -> dict[str, Feature]:
         ),
         ("has_price", "prior", "the product has a price", _signal("has_price")),
     ]
-    features = {name: Feature(name, group, desc, fn) for name, group, desc, fn in specs}
+    features = {
+        name: Feature(name, group, desc, fn, topic=_TOPIC.get(name, ""), words=_WORDS.get(name))
+        for name, group, desc, fn in specs
+    }
     features.update({f.name: f for f in _personal_features()})
     return features
+
+
+_FIELD_WORDS = {
+    "name": "title",
+    "product_class": "product type",
+    "category": "category path",
+    "brand": "brand name",
+    "attributes": "attributes",
+    "description": "description",
+}
+
+#: Features summed into another feature's explanation line (see :attr:`Feature.topic`).
+_TOPIC: dict[str, str] = {
+    **dict.fromkeys(("bm25_norm", "bm25_rr", "from_keyword"), "bm25"),
+    **dict.fromkeys(("dense_norm", "dense_rr", "from_dense"), "dense"),
+    **dict.fromkeys(("link_brand", "kge_brand"), "match_brand"),
+    **dict.fromkeys(("link_category", "kge_category"), "match_category"),
+    **dict.fromkeys(("link_attribute", "kge_attribute", "contradict_attribute"), "match_attribute"),
+    "kge_available": "kge_similarity",
+    "has_rating": "popularity",
+    "price_z": "has_price",
+}
+
+#: The words of each line's lead feature.
+_WORDS: dict[str, Wording] = {
+    "bm25": Wording(
+        "matches {terms} (keyword rank {keyword_rank})", "matches none of the query's words"
+    ),
+    **{
+        f"bm25_{f}": Wording(
+            f"{word} matches {{terms_{f}}}",
+            f"no query word in the {word}",
+            f"{word} matches a query word loosely (a near spelling or a synonym)",
+        )
+        for f, word in _FIELD_WORDS.items()
+    },
+    "dense": Wording("close in meaning to the query (cosine {cosine}, dense rank {dense_rank})"),
+    "from_graph": Wording(
+        "found through {expanded_by}, which the query names",
+        "not found through the query's linked entities",
+    ),
+    "match_brand": Wording(
+        "by {brand}, the brand the query names",
+        "brand is {brand}; the query names {query_brand}",
+        "the query names no brand",
+    ),
+    "match_category": Wording(
+        "in {category}, the category the query names",
+        "in {category}; the query names {query_category}",
+        "the query names no category",
+    ),
+    "match_attribute": Wording(
+        "has {matched_attributes}, as the query asks",
+        "{product_attributes}; the query asks for {query_attributes}",
+        "the query names no attribute value",
+    ),
+    "kge_similarity": Wording(
+        "near the query's entities in the graph embedding ({kge_similarity})",
+        "not near the query's entities in the graph embedding",
+        "no graph embedding for this query",
+    ),
+    "popularity": Wording("popular: {ratings} ratings", "no ratings yet"),
+    "rating": Wording("rated {rating}/5", "not rated"),
+    "has_price": Wording("priced {price}, {price_position}", "no price"),
+}
 
 
 def _personal_features() -> list[Feature]:
@@ -191,7 +296,10 @@ def _personal_features() -> list[Feature]:
         ),
         ("personal_bought", "the shopper bought the product", "you bought this before"),
     ]
-    return [Feature(name, "personal", desc, _signal(name), label) for name, desc, label in specs]
+    return [
+        Feature(name, "personal", desc, _signal(name), label, words=Wording(label))
+        for name, desc, label in specs
+    ]
 
 
 FEATURES: Mapping[str, Feature] = _features()
@@ -201,6 +309,8 @@ NO_KG_FEATURES: tuple[str, ...] = tuple(
     n for n in DEFAULT_FEATURES if FEATURES[n].group != "graph" and n != "from_graph"
 )
 PERSONAL_FEATURES: tuple[str, ...] = tuple(n for n, f in FEATURES.items() if f.group == "personal")
+#: Each explanation line's words, by topic (the lead feature's :class:`Wording`).
+TOPIC_WORDS: Mapping[str, Wording] = {f.line: f.words for f in FEATURES.values() if f.words}
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,41 @@ from ranker.candidates import Array, CandidateSet, Rows
 from ranker.features import FeatureSchema, feature_matrix
 from ranker.learned import Run, read_meta, training_data, write_meta
 
-__all__ = ["LambdaMARTRanker", "lambdarank_params", "shap_parts", "train_lambdamart"]
+__all__ = [
+    "INCREASING",
+    "LambdaMARTRanker",
+    "lambdarank_params",
+    "monotone_constraints",
+    "shap_parts",
+    "train_lambdamart",
+]
+
+#: Features whose direction is known: with everything else equal, more of the query's
+#: words in a product's name, class, category, brand or attributes, or a closer match
+#: of its linked brand, category or attribute values, never makes the product less
+#: relevant. LightGBM is held to that (``monotone_constraints``), so a tree cannot learn
+#: a dip from a few odd training queries and apply it to queries phrased otherwise.
+#: Description BM25 and the dense and prior signals are left free.
+INCREASING = frozenset(
+    {
+        "bm25",
+        "bm25_norm",
+        "bm25_rr",
+        "bm25_name",
+        "bm25_product_class",
+        "bm25_category",
+        "bm25_brand",
+        "bm25_attributes",
+        "match_brand",
+        "match_category",
+        "match_attribute",
+    }
+)
+
+
+def monotone_constraints(names: Sequence[str]) -> list[int]:
+    """LightGBM's per-feature constraint list for ``names``: 1 for :data:`INCREASING`."""
+    return [1 if name in INCREASING else 0 for name in names]
 
 
 class LambdaMARTRanker:
@@ -71,11 +105,17 @@ def train_lambdamart(
     early_stopping: int = 50,
     learning_rate: float = 0.05,
     num_leaves: int = 31,
+    monotone: bool = True,
 ) -> LambdaMARTRanker:
-    """Train on ``train``, stop early on ``valid`` NDCG@10 (never sees test)."""
+    """Train on ``train``, stop early on ``valid`` NDCG@10 (never sees test); with
+    ``monotone``, the :data:`INCREASING` features can only raise a score."""
     tr = training_data(train, schema)
     va = training_data(valid, schema)
     params = lambdarank_params(seed=seed, learning_rate=learning_rate, num_leaves=num_leaves)
+    constraints = monotone_constraints(schema.names)
+    if monotone and any(constraints):
+        params["monotone_constraints"] = constraints
+        params["monotone_constraints_method"] = "intermediate"
     train_set = lgb.Dataset(
         tr.features, tr.labels, group=list(tr.groups), feature_name=list(schema.names)
     )

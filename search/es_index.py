@@ -27,6 +27,7 @@ from search.es_queries import (
     restricted_field_query,
 )
 from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS, KeywordDoc
+from search.spelling import EditRule
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -144,7 +145,9 @@ class ElasticsearchKeywordIndex(_Base):
             actions.append({"doc": {ID_FIELD: doc.product_id, **doc.fields}, "doc_as_upsert": True})
         self._bulk(actions)
 
-    def search(self, tokens: Sequence[str], *, k: int) -> list[tuple[str, float]]:
+    def search(
+        self, tokens: Sequence[str], *, k: int, fuzzy: EditRule | None = None
+    ) -> list[tuple[str, float]]:
         if k < 1:
             raise ValueError("k must be >= 1")
         if not tokens:
@@ -152,7 +155,7 @@ class ElasticsearchKeywordIndex(_Base):
         with _translate(self.url):
             response = self.client.search(
                 index=self.index,
-                query=keyword_query(tokens, self._weights),
+                query=keyword_query(tokens, self._weights, fuzzy),
                 size=k,
                 source=False,
                 track_total_hits=False,
@@ -160,7 +163,11 @@ class ElasticsearchKeywordIndex(_Base):
         return [(h["_id"], float(h["_score"])) for h in response["hits"]["hits"]]
 
     def field_scores(
-        self, tokens: Sequence[str], product_ids: Sequence[str]
+        self,
+        tokens: Sequence[str],
+        product_ids: Sequence[str],
+        *,
+        fuzzy: EditRule | None = None,
     ) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {f: {} for f in KEYWORD_FIELDS}
         if not tokens or not product_ids:
@@ -170,7 +177,7 @@ class ElasticsearchKeywordIndex(_Base):
             searches.append({"index": self.index})
             searches.append(
                 {
-                    "query": restricted_field_query(field, tokens, product_ids),
+                    "query": restricted_field_query(field, tokens, product_ids, fuzzy),
                     "size": len(product_ids),
                     "_source": False,
                     "track_total_hits": False,

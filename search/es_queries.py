@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from search.keyword import KEYWORD_FIELDS
+from search.keyword import FUZZY_SCORE, KEYWORD_FIELDS
+from search.spelling import EditRule
 
 __all__ = [
     "field_query",
+    "fuzzy_clause",
     "index_body",
     "keyword_query",
     "knn_query",
@@ -44,30 +46,68 @@ def index_body(*, dim: int | None) -> dict[str, Any]:
     }
 
 
-def field_query(field: str, tokens: Sequence[str], boost: float = 1.0) -> dict[str, Any]:
-    """Any-token match in one field; BM25 summed over matched tokens (a bool of terms)."""
-    terms = list(dict.fromkeys(tokens))
+def field_query(
+    field: str, tokens: Sequence[str], boost: float = 1.0, fuzzy: EditRule | None = None
+) -> dict[str, Any]:
+    """Any-token match in one field; BM25 summed over matched tokens (a bool of terms).
+
+    With ``fuzzy``, each token long enough for edits also matches terms within its edit
+    distance, scored as the constant :data:`~search.keyword.FUZZY_SCORE` and only where
+    the exact term is absent, exactly as the tantivy backend does."""
+    should: list[dict[str, Any]] = []
+    for t in dict.fromkeys(tokens):
+        should.append({"term": {field: {"value": t}}})
+        edits = fuzzy.max_edits(t) if fuzzy is not None else 0
+        if edits:
+            should.append(fuzzy_clause(field, t, edits))
+    return {"bool": {"should": should, "boost": boost}}
+
+
+def fuzzy_clause(field: str, token: str, edits: int) -> dict[str, Any]:
+    """``token`` within ``edits`` edits (a swap is one) but not ``token`` itself, scored
+    :data:`~search.keyword.FUZZY_SCORE` (``constant_score`` rewrite, not blended BM25)."""
     return {
         "bool": {
-            "should": [{"term": {field: {"value": t}}} for t in terms],
-            "boost": boost,
+            "must": [
+                {
+                    "fuzzy": {
+                        field: {
+                            "value": token,
+                            "fuzziness": edits,
+                            "transpositions": True,
+                            "prefix_length": 0,
+                            "max_expansions": 50,
+                            "rewrite": "constant_score",
+                            "boost": FUZZY_SCORE,
+                        }
+                    }
+                }
+            ],
+            "must_not": [{"term": {field: {"value": token}}}],
         }
     }
 
 
-def keyword_query(tokens: Sequence[str], weights: Mapping[str, float]) -> dict[str, Any]:
+def keyword_query(
+    tokens: Sequence[str], weights: Mapping[str, float], fuzzy: EditRule | None = None
+) -> dict[str, Any]:
     return {
         "bool": {
-            "should": [field_query(f, tokens, w) for f, w in weights.items() if w > 0],
+            "should": [field_query(f, tokens, w, fuzzy) for f, w in weights.items() if w > 0],
             "minimum_should_match": 1,
         }
     }
 
 
-def restricted_field_query(field: str, tokens: Sequence[str], ids: Sequence[str]) -> dict[str, Any]:
+def restricted_field_query(
+    field: str, tokens: Sequence[str], ids: Sequence[str], fuzzy: EditRule | None = None
+) -> dict[str, Any]:
     """BM25 of one field for the given products only (the filter does not score)."""
     return {
-        "bool": {"must": [field_query(field, tokens)], "filter": [{"terms": {ID_FIELD: list(ids)}}]}
+        "bool": {
+            "must": [field_query(field, tokens, fuzzy=fuzzy)],
+            "filter": [{"terms": {ID_FIELD: list(ids)}}],
+        }
     }
 
 

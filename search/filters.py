@@ -92,6 +92,27 @@ class FilterIndex:
             for field, value in self._keys(d):
                 self._postings[field][value].add(d.product_id)
 
+    def updated(self, upserts: Sequence[ProductDocument], deletes: Sequence[str]) -> FilterIndex:
+        """A copy with the edits applied, leaving this index as it was, so a search holding
+        it keeps one consistent view. Only the postings the edits touch are copied."""
+        touched: dict[str, set[str]] = defaultdict(set)
+        for pid in [*deletes, *(d.product_id for d in upserts)]:
+            if (old := self._docs.get(pid)) is not None:
+                for name, value in self._keys(old):
+                    touched[name].add(value)
+        for d in upserts:
+            for name, value in self._keys(d):
+                touched[name].add(value)
+        new = FilterIndex(())
+        new._docs = dict(self._docs)
+        new._postings.update(self._postings)
+        for name, values in touched.items():
+            inner = new._postings[name] = defaultdict(set, self._postings.get(name, {}))
+            for value in values:
+                inner[value] = set(inner.get(value, ()))
+        new.update(upserts, deletes)
+        return new
+
     @property
     def fields(self) -> list[str]:
         return [*self.STRUCTURAL, *(k[5:] for k in self._postings if k.startswith("attr:"))]

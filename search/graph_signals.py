@@ -8,6 +8,7 @@ never trained, here.
 
 from __future__ import annotations
 
+import copy
 import heapq
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,7 @@ GRAPH_SIGNALS = (
     "match_brand",
     "match_category",
     "match_attribute",
+    "contradict_attribute",
     "kge_available",
     "kge_brand",
     "kge_category",
@@ -52,6 +54,14 @@ _SUFFIX = {
     EntityKind.CATEGORY: "category",
     EntityKind.ATTRIBUTE_VALUE: "attribute",
 }
+
+
+_ATTR = "attr:"
+
+
+def _attribute_key(entity_id: str) -> str:
+    """``attr:color=blue`` -> ``color`` (the slug of the key, as the id writes it)."""
+    return entity_id[len(_ATTR) :].partition("=")[0]
 
 
 class EntityEmbeddings(Protocol):
@@ -120,6 +130,23 @@ class GraphSignals:
         if upserts:
             self.linker.add_documents(upserts)
 
+    def updated(self, upserts: Sequence[ProductDocument], deletes: Sequence[str]) -> GraphSignals:
+        """A copy with the edits applied, leaving these facts as they were, so a search
+        holding them keeps one consistent view. Only the postings the edits touch are
+        copied; the linker is shared (it only learns names, and expansion goes through
+        the copy's postings)."""
+        touched = {e for d in upserts for e in self._doc_entities(d)}
+        for pid in [*deletes, *(d.product_id for d in upserts)]:
+            touched.update(self._facts.get(pid, ()))
+        new = copy.copy(self)
+        new._popularity = dict(self._popularity)
+        new._facts = dict(self._facts)
+        new._postings = defaultdict(set, self._postings)
+        for entity in touched:
+            new._postings[entity] = set(self._postings.get(entity, ()))
+        new.update(upserts, deletes)
+        return new
+
     @staticmethod
     def _doc_entities(doc: ProductDocument) -> frozenset[str]:
         ids = {category_id(doc.category_path[:d]) for d in range(1, len(doc.category_path) + 1)}
@@ -181,10 +208,46 @@ class GraphSignals:
                 if hit:
                     match[i] = sum(hit) / total if kind is EntityKind.ATTRIBUTE_VALUE else max(hit)
             out[f"match_{suffix}"] = match
+            if kind is EntityKind.ATTRIBUTE_VALUE:
+                out["contradict_attribute"] = self._contradictions(ids, links)
             if usable and embeddings is not None:
                 self._kge(out, suffix, kind, heads, links, embeddings)
         out["kge_available"][:] = 1.0 if usable and graph.links else 0.0
         return out
+
+    def _contradictions(self, ids: Sequence[str], links: Sequence[EntityLink]) -> Array:
+        """Per product, the confidence-weighted share of the query's attribute spans it
+        contradicts: it has a value of the span's attribute key, but not the linked one
+        (the query says blue, the product is green). A span linking several values
+        ("white": a colour and a finish) is contradicted only if none of them is the
+        product's. Not a missing match: a product without a colour contradicts nothing."""
+        spans: dict[str, list[EntityLink]] = defaultdict(list)
+        for link in links:
+            spans[link.span].append(link)
+        weights = {span: max(x.confidence for x in group) for span, group in spans.items()}
+        total = sum(weights.values())
+        out = np.zeros(len(ids))
+        if total <= 0:
+            return out
+        keys = {span: {_attribute_key(x.entity_id) for x in group} for span, group in spans.items()}
+        for i, pid in enumerate(ids):
+            facts = self._facts.get(pid, frozenset())
+            has = {_attribute_key(e) for e in facts if e.startswith(_ATTR)}
+            out[i] = sum(
+                weights[span]
+                for span, group in spans.items()
+                if keys[span] & has and not any(x.entity_id in facts for x in group)
+            )
+        return out / total
+
+    def set_aliases(self, aliases: Mapping[str, Sequence[str]]) -> None:
+        """The catalogue's aliases (entity id -> folded aliases) for linking and query
+        expansion; the linker is shared by every snapshot of these facts."""
+        self.linker.set_aliases(aliases)
+
+    def expand_tokens(self, tokens: Sequence[str]) -> list[str]:
+        """Query tokens with the names of the entities their alias spans stand for."""
+        return self.linker.expand_tokens(tokens)
 
     def _kge(
         self,

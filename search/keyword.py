@@ -12,11 +12,23 @@ from typing import Protocol, runtime_checkable
 
 from kg.documents import ProductDocument
 from search.analysis import Analyzer
+from search.spelling import EditRule
 
-__all__ = ["DEFAULT_FIELD_WEIGHTS", "KEYWORD_FIELDS", "KeywordDoc", "KeywordIndex", "keyword_doc"]
+__all__ = [
+    "DEFAULT_FIELD_WEIGHTS",
+    "FUZZY_SCORE",
+    "KEYWORD_FIELDS",
+    "KeywordDoc",
+    "KeywordIndex",
+    "keyword_doc",
+]
 
 #: The fields every keyword backend indexes, in a fixed order.
 KEYWORD_FIELDS = ("name", "product_class", "category", "brand", "attributes", "description")
+
+#: What a token matched only within its edit distance adds to a field's score (a constant
+#: on both backends, so they agree; exact matches keep their BM25, typically 2-8 here).
+FUZZY_SCORE = 0.5
 
 #: Boosts for the combined (BM25F-like) recall score; chosen by hand, kept in the manifest.
 DEFAULT_FIELD_WEIGHTS: Mapping[str, float] = {
@@ -47,14 +59,25 @@ class KeywordIndex(Protocol):
 
     def count(self) -> int: ...
 
-    def search(self, tokens: Sequence[str], *, k: int) -> list[tuple[str, float]]:
-        """Top ``k`` (product_id, combined score) for any-token match, best first."""
+    def search(
+        self, tokens: Sequence[str], *, k: int, fuzzy: EditRule | None = None
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` (product_id, combined score) for any-token match, best first.
+
+        With ``fuzzy``, a field that has no token exactly but a term within the rule's
+        edit distance of one (``chair`` ~ an indexed ``chiar``) scores :data:`FUZZY_SCORE`
+        for it; exact matches score BM25 as without it."""
         ...
 
     def field_scores(
-        self, tokens: Sequence[str], product_ids: Sequence[str]
+        self,
+        tokens: Sequence[str],
+        product_ids: Sequence[str],
+        *,
+        fuzzy: EditRule | None = None,
     ) -> dict[str, dict[str, float]]:
-        """BM25 of ``tokens`` in each field for the given products: field -> id -> score.
+        """BM25 of ``tokens`` in each field for the given products: field -> id -> score
+        (plus :data:`FUZZY_SCORE` per token matched only fuzzily, with ``fuzzy``).
 
         A product absent from a field's dict has BM25 0 there (no token matched)."""
         ...

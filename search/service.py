@@ -29,9 +29,20 @@ from search.graph_signals import GraphSignals, QueryGraph
 from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS, KeywordIndex, keyword_doc
 from search.personal import ShopperProfile
 from search.personal_signals import with_personal_signals
+from search.rules import NO_RULES, Applied, RuleSet
+from search.spelling import Correction, EditRule, SpellCorrector
 from search.vector import VectorIndex
 
-__all__ = ["Hit", "InvalidQuery", "SearchResult", "SearchService", "validate_query"]
+__all__ = [
+    "TIE_BREAK",
+    "Hit",
+    "InvalidQuery",
+    "SearchResult",
+    "SearchService",
+    "Snapshot",
+    "tie_order",
+    "validate_query",
+]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +109,22 @@ class SearchResult:
     notes: tuple[str, ...] = field(default=())
     entities: tuple[tuple[str, str, float], ...] = ()  # (entity id, span, confidence) linked
     personalised: bool = False  # the personal stage added to the scores (see ranker.personal)
+    rules: Mapping[str, str] = field(default_factory=dict)  # rule:<id> -> its words
+    corrected_query: str | None = None  # what was searched instead of ``query`` (spelling)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a search reads about the catalogue: documents, filter postings and graph facts
+    of one moment. ``apply`` builds a new one and swaps it in whole; a search takes one at
+    its start and reads only that, so an edit landing mid-search can neither show it half
+    an edit nor make it look up a product that has just gone. ``generation`` is how many
+    applies had begun when it was made."""
+
+    documents: Mapping[str, ProductDocument]
+    filters: FilterIndex
+    graph: GraphSignals | None
+    generation: int
 
 
 class SearchService:
@@ -117,6 +144,8 @@ class SearchService:
         dense_min_score: float = 0.2,
         graph: GraphSignals | None = None,
         personal: PersonalModel | None = None,
+        spelling: SpellCorrector | None = None,
+        fuzzy: EditRule | None = None,
     ) -> None:
         if not 1 <= recall_k <= 10_000:
             raise ValueError("recall_k must be between 1 and 10000")
@@ -129,22 +158,52 @@ class SearchService:
             analyzer,
         )
         self.ranker = ranker
-        self.documents: dict[str, ProductDocument] = {d.product_id: d for d in documents}
-        self.filters = FilterIndex(documents)
+        self._state = Snapshot(
+            {d.product_id: d for d in documents}, FilterIndex(documents), graph, 0
+        )
+        self._begun = 0  # applies begun; a search whose snapshot is older raced an edit
         self._weights = np.array([field_weights.get(f, 0.0) for f in KEYWORD_FIELDS])
         self.recall_k = recall_k
         self.dense_min_score = dense_min_score
         self._fallback = RRFRanker()
-        self.graph = graph
         self.personal = personal  # the personal stage over ``ranker``, when trained
+        self.rules: RuleSet = NO_RULES  # published merchandising rules, swapped whole
         self._write_lock = threading.Lock()
+        #: Query words no product uses are corrected to catalogue words (``search.spelling``)
+        #: and, with ``fuzzy`` (e.g. ``DEFAULT_EDIT_RULE``), keyword terms also match
+        #: indexed terms within their edit distance; ``exact=True`` on a search turns both
+        #: off. Fuzzy matching is off by default: on the demo catalogue's valid split it
+        #: added nothing over correction alone and cost 4.5 ms of p50 (docs/results.md).
+        self.spelling = spelling or SpellCorrector(documents, analyzer=analyzer)
+        self.fuzzy = fuzzy
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The catalogue state a search starting now reads."""
+        return self._state
+
+    @property
+    def documents(self) -> Mapping[str, ProductDocument]:
+        return self._state.documents
+
+    @property
+    def filters(self) -> FilterIndex:
+        return self._state.filters
+
+    @property
+    def graph(self) -> GraphSignals | None:
+        return self._state.graph
 
     # -- incremental updates (catalog edits) -------------------------------------------------
 
     def apply(self, upserts: Sequence[ProductDocument], deletes: Sequence[str]) -> None:
         """Make edited products searchable (and deleted ones gone) without a reindex:
-        keyword index, vectors, documents, filters and graph facts, in that order."""
+        keyword index and vectors first, then one new :class:`Snapshot` of documents,
+        filters and graph facts swapped in at once. Searches that started before see the
+        old snapshot; ids the indexes return that it does not know are dropped."""
         with self._write_lock:
+            state = self._state
+            self._begun += 1
             if deletes:
                 self.keyword.delete(deletes)
                 self.vectors.delete(deletes)
@@ -152,33 +211,59 @@ class SearchService:
                 self.keyword.upsert([keyword_doc(d, self.analyzer) for d in upserts])
                 texts = [product_text(d) for d in upserts]
                 self.vectors.upsert([d.product_id for d in upserts], self.encoder.encode(texts))
+            documents = dict(state.documents)
             for pid in deletes:
-                self.documents.pop(pid, None)
-            self.documents.update({d.product_id: d for d in upserts})
-            self.filters.update(upserts, deletes)
-            if self.graph is not None:
-                self.graph.update(upserts, deletes)
+                documents.pop(pid, None)
+            documents.update({d.product_id: d for d in upserts})
+            self._state = Snapshot(
+                documents,
+                state.filters.updated(upserts, deletes),
+                state.graph.updated(upserts, deletes) if state.graph is not None else None,
+                self._begun,
+            )
+            self.spelling.update(upserts, deletes)
 
     # -- recall and signals ----------------------------------------------------------------
 
-    def candidates(self, query: str, filters: Filters | None = None) -> CandidateSet:
+    def candidates(
+        self, query: str, filters: Filters | None = None, *, exact: bool = False
+    ) -> CandidateSet:
         """Recall for ``query``: keyword top-K ∪ dense top-K (∪ graph-expanded products of
-        the query's linked entities), with every signal computed."""
-        return self._recall(query, filters)[0]
+        the query's linked entities), with every signal computed. The query is spelling-
+        corrected first, as :meth:`search` does, unless ``exact``."""
+        spelled = self.spell(validate_query(query), exact=exact)
+        return self._recall(spelled.text, filters, self._state, exact=exact)[0]
+
+    def spell(self, query: str, *, exact: bool = False) -> Correction:
+        """What :meth:`search` searches for ``query``: each word no product uses replaced
+        by the closest catalogue word (none with ``exact``)."""
+        return Correction(query) if exact else self.spelling.correct(query)
 
     def _recall(
-        self, query: str, filters: Filters | None
+        self,
+        query: str,
+        filters: Filters | None,
+        state: Snapshot,
+        trace: dict[str, object] | None = None,
+        *,
+        exact: bool = False,
     ) -> tuple[CandidateSet, QueryGraph | None]:
+        """Recall and signals; ``trace``, when given, receives what each source returned
+        (``search.explain`` reads it: keyword and dense hits, expanded ids, tokens, vector)."""
         query = validate_query(query)
         tokens = self.analyzer.tokens(query)
-        allowed = self.filters.allowed(filters) if filters else None
+        fuzzy = None if exact else self.fuzzy
+        allowed = state.filters.allowed(filters) if filters else None
+        graph = state.graph
+        if graph is not None:  # the catalogue's aliases as query-side synonyms (both backends)
+            tokens = graph.expand_tokens(tokens)
         vector = self.encoder.encode([query])[0]
 
         keyword_hits: list[tuple[str, float]] = []
         if tokens and (allowed is None or allowed):
             # With a filter, over-fetch and keep what passes; dense search filters exactly.
             fetch = self.recall_k if allowed is None else self.recall_k * 5
-            keyword_hits = self.keyword.search(tokens, k=fetch)
+            keyword_hits = self.keyword.search(tokens, k=fetch, fuzzy=fuzzy)
             if allowed is not None:
                 keyword_hits = [h for h in keyword_hits if h[0] in allowed]
             keyword_hits = keyword_hits[: self.recall_k]
@@ -189,45 +274,54 @@ class SearchService:
                 for h in self.vectors.search(vector, k=self.recall_k, allowed=allowed)
                 if h[1] >= self.dense_min_score
             ]
-        qgraph = self.graph.understand(query) if self.graph is not None else None
+        qgraph = graph.understand(query) if graph is not None else None
         expanded: list[str] = []
-        if self.graph is not None and qgraph is not None and (allowed is None or allowed):
-            expanded = self.graph.expand(qgraph, allowed)
+        if graph is not None and qgraph is not None and (allowed is None or allowed):
+            expanded = graph.expand(qgraph, allowed)
         from_keyword = {pid for pid, _ in keyword_hits}
         from_dense = {pid for pid, _ in dense_hits}
         ids = tuple(
             dict.fromkeys([*(p for p, _ in keyword_hits), *(p for p, _ in dense_hits), *expanded])
         )
-        ids = tuple(p for p in ids if p in self.documents)
-
-        per_field = self.keyword.field_scores(tokens, ids)
-        field_matrix = np.array(
-            [[per_field[f].get(pid, 0.0) for pid in ids] for f in KEYWORD_FIELDS],
-            dtype=np.float64,
-        ).reshape(len(KEYWORD_FIELDS), len(ids))
+        ids = tuple(p for p in ids if p in state.documents)
         dense = self.vectors.scores(vector, ids)
         missing = [pid for pid in ids if pid not in dense]
-        if missing:
+        if missing and self._begun != state.generation:
+            ids = tuple(p for p in ids if p in dense)  # deleted by an edit since this began
+        elif missing:
             raise RuntimeError(
                 f"{len(missing)} candidate(s) have no vector (e.g. {missing[0]!r}); "
                 "the keyword and vector indexes disagree: run `kgsearch reindex`"
             )
+
+        per_field = self.keyword.field_scores(tokens, ids, fuzzy=fuzzy)
+        field_matrix = np.array(
+            [[per_field[f].get(pid, 0.0) for pid in ids] for f in KEYWORD_FIELDS],
+            dtype=np.float64,
+        ).reshape(len(KEYWORD_FIELDS), len(ids))
         signals = {
             "bm25": self._weights @ field_matrix,
             **{f"bm25_{f}": field_matrix[i] for i, f in enumerate(KEYWORD_FIELDS)},
             "dense": np.array([dense[p] for p in ids], dtype=np.float64),
             "from_keyword": np.array([p in from_keyword for p in ids], dtype=np.float64),
             "from_dense": np.array([p in from_dense for p in ids], dtype=np.float64),
-            **self._priors(ids),
+            **self._priors(ids, state.documents),
         }
-        if self.graph is not None and qgraph is not None:
-            signals.update(self.graph.signals(ids, qgraph, set(expanded)))
+        if graph is not None and qgraph is not None:
+            signals.update(graph.signals(ids, qgraph, set(expanded)))
+        if trace is not None:
+            trace.update(
+                query=query, tokens=tokens, keyword=keyword_hits, dense=dense_hits,
+                expanded=expanded, allowed=allowed, vector=vector, fuzzy=fuzzy,
+            )  # fmt: skip
         return CandidateSet(ids, signals), qgraph
 
-    def _priors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+    def _priors(
+        self, ids: Sequence[str], documents: Mapping[str, ProductDocument]
+    ) -> dict[str, np.ndarray]:
         """Query-independent priors: popularity, rating, and price relative to the other
         candidates (log-price z-score; 0 when a product has no price, flagged)."""
-        docs = [self.documents[p] for p in ids]
+        docs = [documents[p] for p in ids]
         rating = np.array([d.average_rating or 0.0 for d in docs], dtype=np.float64)
         has_price = np.array([d.price is not None and d.price > 0 for d in docs])
         log_price = np.array([np.log(d.price) if d.price else 0.0 for d in docs])
@@ -255,13 +349,17 @@ class SearchService:
         ranker: Ranker | None = None,
         profile: ShopperProfile | None = None,
         brand_cap: int | None = None,
+        exact: bool = False,
     ) -> SearchResult:
         """Rank the query's candidates and return page ``offset // k``.
 
         With a non-empty ``profile`` and a personal model trained over this ranker, each
         score gains its personal part (``ranker.personal``), shown as its own contributions;
         otherwise the ranking is the ranker's alone and a note says why. ``brand_cap`` lets
-        no brand fill more than that many places of a page (off by default)."""
+        no brand fill more than that many places of a page (off by default). Words no
+        product uses are corrected first (``corrected_query`` says what was searched) and,
+        on a fuzzy service, keyword terms match within their edit distance; ``exact``
+        turns both off."""
         started = time.perf_counter()
         if not 1 <= k <= MAX_K:
             raise InvalidQuery("k", f"k must be between 1 and {MAX_K}, got {k}")
@@ -270,52 +368,62 @@ class SearchService:
         if brand_cap is not None and not 1 <= brand_cap <= MAX_K:
             raise InvalidQuery("brand_cap", f"brand_cap must be between 1 and {MAX_K}")
         query = validate_query(query)
-        candidates, qgraph = self._recall(query, filters)
+        state = self._state  # one snapshot for the whole request
+        spelled = self.spell(query, exact=exact)
+        candidates, qgraph = self._recall(spelled.text, filters, state, exact=exact)
         ranker = ranker or self.ranker
-        degraded, notes = False, []
+        degraded, notes = False, _spelling_notes(spelled, self.analyzer.tokens(spelled.text))
         personal, why_not = self._personal_stage(ranker, profile)
         if why_not:
             notes.append(why_not)
         try:
             if personal is not None and profile is not None:
-                candidates = with_personal_signals(candidates, self.documents, profile)
+                candidates = with_personal_signals(candidates, state.documents, profile)
             scores = ranker.score(candidates)
             if personal is not None:
                 scores = scores + personal.score(candidates)
-            order = self._order(candidates, scores, brand_cap, k)
+            ruled = self._ruled(query, qgraph, filters, candidates, scores, state)
+            scores = ruled.scores
+            order = ruled.reorder(self._order(candidates, scores, brand_cap, k, state))
             page = order[offset : offset + k]
             parts = ranker.explain(candidates, page)
             if personal is not None:
                 parts.update(personal.explain(candidates, page))
+            parts.update(ruled.explain(page))
             used = ranker.name
         except Exception as exc:  # a broken ranker must not take search down
             log.exception("ranker %s failed; falling back to rrf", ranker.name)
             scores = self._fallback.score(candidates)
-            order = self._order(candidates, scores, brand_cap, k)
+            ruled = self._ruled(query, qgraph, filters, candidates, scores, state)
+            scores = ruled.scores
+            order = ruled.reorder(self._order(candidates, scores, brand_cap, k, state))
             page = order[offset : offset + k]
             parts = self._fallback.explain(candidates, page)
+            parts.update(ruled.explain(page))
             used, degraded, personal = self._fallback.name, True, None
             notes.append(f"ranker {ranker.name!r} failed ({exc}); results ranked by rrf")
         hits = tuple(
-            self._hit(candidates, scores, parts, j, int(row), offset + j + 1, qgraph)
+            self._hit(candidates, scores, parts, j, int(row), offset + j + 1, qgraph, state)
             for j, row in enumerate(page)
         )
         return SearchResult(
             query=query,
-            tokens=tuple(self.analyzer.tokens(query)),
+            tokens=tuple(self.analyzer.tokens(spelled.text)),
             ranker=used,
-            total=len(candidates),
+            total=len(candidates) - len(ruled.hidden),
             offset=offset,
             k=k,
             hits=hits,
-            facets=self._facets(candidates.product_ids),
+            facets=self._facets(ruled.kept(candidates.product_ids), state.documents),
             took_ms=(time.perf_counter() - started) * 1000,
             degraded=degraded,
-            notes=tuple(notes),
+            notes=(*notes, *ruled.notes),
             entities=tuple((x.entity_id, x.span, x.confidence) for x in qgraph.links)
             if qgraph is not None
             else (),
             personalised=personal is not None,
+            rules=ruled.labels,
+            corrected_query=spelled.text if spelled.changed else None,
         )
 
     def _personal_stage(
@@ -338,13 +446,37 @@ class SearchService:
             )
         return self.personal, None
 
+    def _ruled(
+        self,
+        query: str,
+        qgraph: QueryGraph | None,
+        filters: Filters | None,
+        candidates: CandidateSet,
+        scores: np.ndarray,
+        state: Snapshot,
+    ) -> Applied:
+        """The published merchandising rules after the ranker and the personal stage
+        (``search.rules``): new scores, and what they did (rows hidden and pinned, each
+        rule's contribution and words). Applied to a fallback ranking too: a hidden
+        product stays hidden when the ranker fails."""
+        return self.rules.apply(
+            query, qgraph, filters, candidates.product_ids, scores, state.documents
+        )
+
     def _order(
-        self, candidates: CandidateSet, scores: np.ndarray, brand_cap: int | None, k: int
+        self,
+        candidates: CandidateSet,
+        scores: np.ndarray,
+        brand_cap: int | None,
+        k: int,
+        state: Snapshot,
     ) -> np.ndarray:
-        order = np.argsort(-scores, kind="stable")
+        """Rows best first. Equal scores are ordered by :func:`tie_order` (more ratings,
+        then product id), so a tie never falls to the order recall happened to find them."""
+        order = tie_order(candidates, scores)
         if brand_cap is None:
             return order
-        brands = [self.documents[p].brand for p in candidates.product_ids]
+        brands = [state.documents[p].brand for p in candidates.product_ids]
         return np.array(cap_brands(order.tolist(), brands, cap=brand_cap, page_size=k), np.intp)
 
     def _hit(
@@ -356,9 +488,10 @@ class SearchService:
         row: int,
         rank: int,
         qgraph: QueryGraph | None,
+        state: Snapshot,
     ) -> Hit:
         pid = candidates.product_ids[row]
-        doc = self.documents[pid]
+        doc = state.documents[pid]
         return Hit(
             product_id=pid,
             rank=rank,
@@ -371,12 +504,14 @@ class SearchService:
             average_rating=doc.average_rating,
             signals={k: float(v[row]) for k, v in candidates.signals.items()},
             contributions={k: float(v[j]) for k, v in parts.items()},
-            paths=self.graph.paths(pid, qgraph)
-            if self.graph is not None and qgraph is not None
+            paths=state.graph.paths(pid, qgraph)
+            if state.graph is not None and qgraph is not None
             else (),
         )
 
-    def _facets(self, ids: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
+    def _facets(
+        self, ids: Sequence[str], documents: Mapping[str, ProductDocument]
+    ) -> dict[str, list[tuple[str, int]]]:
         counters: dict[str, Counter[str]] = {
             "brand": Counter(),
             "product_class": Counter(),
@@ -384,7 +519,7 @@ class SearchService:
             "price": Counter(),
         }
         for pid in ids:
-            doc = self.documents[pid]
+            doc = documents[pid]
             if doc.brand:
                 counters["brand"][doc.brand] += 1
             if doc.product_class:
@@ -397,6 +532,37 @@ class SearchService:
             name: counter.most_common(FACET_SIZE) if name != "price" else sorted(counter.items())
             for name, counter in counters.items()
         }
+
+
+def _spelling_notes(spelled: Correction, tokens: Sequence[str]) -> list[str]:
+    """What a shopper should know about how their words were read."""
+    notes = []
+    if spelled.changed:
+        fixes = ", ".join(f"{a!r} -> {b!r}" for a, b in spelled.replaced)
+        notes.append(f"searched for {spelled.text!r} ({fixes}); exact=true searches as typed")
+    if not tokens:
+        notes.append(
+            "the query has only stop words (or no letters and digits): no keyword match, "
+            "results are by meaning alone"
+        )
+    elif spelled.unknown:
+        words = ", ".join(repr(w) for w in spelled.unknown)
+        notes.append(f"no product uses {words} and no close catalogue word was found")
+    return notes
+
+
+#: How :func:`tie_order` breaks equal scores, for explanations to quote.
+TIE_BREAK = "equal scores are ordered by more ratings, then by product id"
+
+
+def tie_order(candidates: CandidateSet, scores: np.ndarray) -> np.ndarray:
+    """Rows by score, highest first; equal scores by popularity (rating count, higher
+    first), then by product id (ascending): a documented, deterministic order."""
+    ids = np.array(candidates.product_ids, dtype=object)
+    id_rank = np.empty(len(ids), dtype=np.intp)
+    id_rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))
+    popularity = candidates.signals.get("popularity", np.zeros(len(ids)))
+    return np.lexsort((id_rank, -popularity, -scores)).astype(np.intp)
 
 
 _PRICE_EDGES = (50, 100, 250, 500, 1000, 2500)

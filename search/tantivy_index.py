@@ -8,7 +8,8 @@ from pathlib import Path
 
 import tantivy
 
-from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS, KeywordDoc
+from search.keyword import DEFAULT_FIELD_WEIGHTS, FUZZY_SCORE, KEYWORD_FIELDS, KeywordDoc
+from search.spelling import EditRule
 
 __all__ = ["TantivyKeywordIndex"]
 
@@ -86,27 +87,45 @@ class TantivyKeywordIndex:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def _field_query(self, field: str, tokens: Sequence[str]) -> tantivy.Query:
-        terms = list(dict.fromkeys(tokens))
-        return tantivy.Query.boolean_query(
-            [
-                (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, field, t))
-                for t in terms
-            ]
-        )
+    def _field_query(
+        self, field: str, tokens: Sequence[str], fuzzy: EditRule | None = None
+    ) -> tantivy.Query:
+        clauses = []
+        for t in dict.fromkeys(tokens):
+            exact = tantivy.Query.term_query(self._schema, field, t)
+            clauses.append((tantivy.Occur.Should, exact))
+            edits = fuzzy.max_edits(t) if fuzzy is not None else 0
+            if edits:
+                # Tantivy scores a fuzzy term query as a constant (its boost): only the
+                # documents without the exact term get it, so exact BM25 is unchanged.
+                near = tantivy.Query.fuzzy_term_query(
+                    self._schema, field, t, distance=edits, transposition_cost_one=True
+                )
+                only_near = tantivy.Query.boolean_query(
+                    [(tantivy.Occur.Must, near), (tantivy.Occur.MustNot, exact)]
+                )
+                clauses.append(
+                    (tantivy.Occur.Should, tantivy.Query.boost_query(only_near, FUZZY_SCORE))
+                )
+        return tantivy.Query.boolean_query(clauses)
 
     def _ids(
         self, searcher: tantivy.Searcher, hits: list[tuple[float, tantivy.DocAddress]]
     ) -> list[tuple[str, float]]:
         return [(searcher.doc(addr)[_ID][0], float(score)) for score, addr in hits]
 
-    def search(self, tokens: Sequence[str], *, k: int) -> list[tuple[str, float]]:
+    def search(
+        self, tokens: Sequence[str], *, k: int, fuzzy: EditRule | None = None
+    ) -> list[tuple[str, float]]:
         if k < 1:
             raise ValueError("k must be >= 1")
         if not tokens:
             return []
         clauses = [
-            (tantivy.Occur.Should, tantivy.Query.boost_query(self._field_query(f, tokens), w))
+            (
+                tantivy.Occur.Should,
+                tantivy.Query.boost_query(self._field_query(f, tokens, fuzzy), w),
+            )
             for f, w in self._weights.items()
             if w > 0
         ]
@@ -115,7 +134,11 @@ class TantivyKeywordIndex:
         return self._ids(searcher, result.hits)
 
     def field_scores(
-        self, tokens: Sequence[str], product_ids: Sequence[str]
+        self,
+        tokens: Sequence[str],
+        product_ids: Sequence[str],
+        *,
+        fuzzy: EditRule | None = None,
     ) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {f: {} for f in KEYWORD_FIELDS}
         if not tokens or not product_ids:
@@ -126,7 +149,10 @@ class TantivyKeywordIndex:
         )
         for field in KEYWORD_FIELDS:
             query = tantivy.Query.boolean_query(
-                [(tantivy.Occur.Must, self._field_query(field, tokens)), (tantivy.Occur.Must, only)]
+                [
+                    (tantivy.Occur.Must, self._field_query(field, tokens, fuzzy)),
+                    (tantivy.Occur.Must, only),
+                ]
             )
             hits = searcher.search(query, len(product_ids), count=False).hits
             out[field] = dict(self._ids(searcher, hits))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-__all__ = ["misspell_text", "misspell_word"]
+__all__ = ["misspell_text", "misspell_word", "typo_variants"]
 
 _KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 
@@ -76,3 +76,20 @@ def misspell_text(text: str, rng: random.Random, *, typos: int = 1) -> str:
     for i in slots[:typos]:
         words[i] = misspell_word(words[i], rng)
     return " ".join(words)
+
+
+def typo_variants(text: str, key: str, *, seed: int = 13) -> tuple[str, ...]:
+    """Misspelled copies of a training query for the learned rankers: one with a typo,
+    one with two where it has two long words; seeded by ``key`` (the query id), so a
+    rebuild trains on the same copies. Copies equal to ``text`` are left out.
+
+    Why: the generator's own misspelled queries are few, so without these the ranker
+    learns too little about what a corrected or fuzzily matched query looks like."""
+    rng = random.Random(f"kgsearch-typo-variants:{seed}:{key}")
+    long_words = sum(1 for w in text.split(" ") if len(w) >= 4 and w.isalpha())
+    out: list[str] = []
+    for typos in (1, 2)[: min(2, long_words)]:
+        variant = misspell_text(text, rng, typos=typos)
+        if variant != text and variant not in out:
+            out.append(variant)
+    return tuple(out)

@@ -7,7 +7,14 @@ import itertools
 import pytest
 
 from search.analysis import Analyzer
-from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS, KeywordDoc, KeywordIndex
+from search.keyword import (
+    DEFAULT_FIELD_WEIGHTS,
+    FUZZY_SCORE,
+    KEYWORD_FIELDS,
+    KeywordDoc,
+    KeywordIndex,
+)
+from search.spelling import DEFAULT_EDIT_RULE
 
 ANALYZER = Analyzer()
 
@@ -82,3 +89,34 @@ class KeywordIndexContract:
         filled.delete(["P1", "P404"])
         assert filled.count() == 3
         assert "P1" not in {p for p, _ in filled.search(ANALYZER.tokens("blue sofa"), k=10)}
+
+    def test_fuzzy_finds_a_misspelled_indexed_word(self, filled: KeywordIndex) -> None:
+        filled.upsert([doc("P5", "Lounge chiar"), doc("P6", "Lounge chair")])
+        tokens = ANALYZER.tokens("chair")
+        assert {p for p, _ in filled.search(tokens, k=10)} == {"P6"}
+        near = dict(filled.search(tokens, k=10, fuzzy=DEFAULT_EDIT_RULE))
+        assert set(near) == {"P5", "P6"}
+        assert near["P6"] > near["P5"]  # the exact match keeps its BM25 and stays ahead
+        per_field = filled.field_scores(tokens, ["P5", "P6"], fuzzy=DEFAULT_EDIT_RULE)
+        assert per_field["name"]["P5"] == pytest.approx(FUZZY_SCORE)
+        exact = filled.field_scores(tokens, ["P5", "P6"])
+        assert "P5" not in exact["name"]
+        assert per_field["name"]["P6"] == pytest.approx(exact["name"]["P6"], rel=1e-4)
+        for pid, score in near.items():
+            total = sum(
+                DEFAULT_FIELD_WEIGHTS[f] * per_field[f].get(pid, 0.0) for f in KEYWORD_FIELDS
+            )
+            assert total == pytest.approx(score, rel=1e-4)
+
+    def test_fuzzy_leaves_short_terms_and_numbers_exact(self, filled: KeywordIndex) -> None:
+        filled.upsert([doc("P7", "Wicker basket 12x20"), doc("P8", "Rustic oak bench")])
+        rule = DEFAULT_EDIT_RULE
+        assert filled.search(["oat"], k=10, fuzzy=rule) == []  # three letters: no edits
+        assert filled.search(["12x21"], k=10, fuzzy=rule) == []  # a size: no edits
+        assert {p for p, _ in filled.search(["rustik"], k=10, fuzzy=rule)} == {"P8"}
+        # One edit from four letters, two only from eight: "wiker" is one away from
+        # "wicker", "wkr" too short, "wikkr" two away but five letters long.
+        assert {p for p, _ in filled.search(["wiker"], k=10, fuzzy=rule)} == {"P7"}
+        assert filled.search(["wkr"], k=10, fuzzy=rule) == []
+        assert filled.search(["wikkr"], k=10, fuzzy=rule) == []
+        assert {p for p, _ in filled.search(["baskkett"], k=10, fuzzy=rule)} == {"P7"}

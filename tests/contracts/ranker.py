@@ -57,6 +57,8 @@ def synthetic_query(rng: np.random.Generator, index: int, n: int | None = None) 
         "has_rating": (rng.uniform(size=n) < 0.9).astype(np.float64),
         "price_z": rng.normal(size=n),
         "has_price": np.ones(n),
+        # last, so the draws above stay what they were before this signal existed
+        "contradict_attribute": (rng.uniform(size=n) < 0.2) * rng.uniform(0, 1, n),
     }
     ids = tuple(f"q{index}-p{i}" for i in range(n))
     grades = {pid: 2 if v > 1.0 else 1 for pid, v in zip(ids, z, strict=True) if v > 0.3}

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from conftest import TINY
 
@@ -26,7 +25,7 @@ from ranker.exposure import FAIRNESS_MARGIN, exposure_report
 from ranker.personal import PersonalModel
 from search.personal import ShopperProfile, build_profile
 from search.personal_signals import personal_signals
-from search.service import SearchService
+from search.service import SearchService, tie_order
 from synthetic.behaviour import SimulatorConfig, simulate
 from synthetic.personal_eval import PageRanker, simulate_history, simulate_personal_ab
 
@@ -170,7 +169,7 @@ def test_without_a_user_the_ranking_is_exactly_todays(
         before = today.search(query, k=20)
         candidates = today.candidates(query)
         scores = today.ranker.score(candidates)
-        order = [candidates.product_ids[i] for i in np.argsort(-scores, kind="stable")[:20]]
+        order = [candidates.product_ids[i] for i in tie_order(candidates, scores)[:20]]
         for result in (
             twin.search(query, k=20),
             twin.search(query, k=20, profile=None),
