@@ -1,11 +1,18 @@
 """The audit log (the store's change log, filtered and paged) and undo.
 
-``undo(seq)`` reverts one change and is itself a new, logged change:
+``undo(seq)`` reverts the whole edit change ``seq`` belongs to (every change of one
+store write shares :attr:`~kg.schema.Change.batch`), in one atomic write that is itself a
+new, logged edit. An edit of one change is reverted as follows; a larger edit (a price
+and a brand, a category move, a delete with the relations it recorded) is reverted by the
+same rules applied to each entity's state before the edit and each relation it touched,
+refused as a whole if any entity it touched changed since:
 
 - create -> delete (refused if the entity changed since, or is still in use);
 - update -> the properties from before (refused if the entity changed since);
 - delete -> the entity again, with the relations its deletion recorded;
 - relate <-> unrelate (refused if the relation changed since).
+
+Old names and aliases written back are checked again (another entity may hold them now).
 """
 
 from __future__ import annotations
@@ -13,12 +20,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from catalogue.aliases import alias_issues
 from catalogue.context import EDIT_MARK, RELATIONS_MARK, Context, EditResult, public
 from catalogue.index import CatalogIndex
 from catalogue.relations import RelationOps
 from catalogue.validation import CatalogError, Code, check_product_record
 from ingest.records import ProductRecord
 from kg.schema import (
+    ALIASES,
     Change,
     EntityKind,
     EntityWrite,
@@ -60,6 +69,7 @@ class AuditEntry:
             "before": before,
             "after": after,
             "diff": diff,
+            "edit": c.batch,
         }
 
 
@@ -142,6 +152,27 @@ def _check_restorable(
         )
 
 
+def _check_aliases(
+    ctx: Context, idx: CatalogIndex, eid: str, props: Mapping[str, JsonValue]
+) -> None:
+    """The alias rules, applied to the aliases an undo writes back (another entity may
+    have taken one of them since)."""
+    saved = props.get(ALIASES)
+    if kind_of(eid) is EntityKind.PRODUCT or not isinstance(saved, list) or not saved:
+        return
+    wanted = [a for a in saved if isinstance(a, str)]
+    issues = alias_issues(idx, ctx.store.aliases(), eid, wanted, field="change_id")
+    if issues:
+        first = issues[0]
+        raise CatalogError.one(
+            first.code,
+            f"cannot undo: {first.message}",
+            entity_id=first.entity_id,
+            field="change_id",
+            rule=first.rule,
+        )
+
+
 class History:
     def __init__(self, ctx: Context, relations: RelationOps) -> None:
         self._ctx = ctx
@@ -204,6 +235,9 @@ class History:
 
     def undo(self, seq: int, *, actor: str) -> EditResult:
         change = self.change(seq)
+        edit = list(self._ctx.store.changes(since=change.batch - 1, batch=change.batch))
+        if len(edit) > 1:
+            return self._undo_edit(edit, actor)
         if change.op in ("create", "update", "delete"):
             return self._undo_entity(change, actor)
         relation = _relation_of(change)
@@ -248,6 +282,7 @@ class History:
                 assert change.before is not None
                 props = {k: v for k, v in change.before.items() if k != RELATIONS_MARK}
                 _check_restorable(idx, eid, props)
+                _check_aliases(ctx, idx, eid, props)
                 batch = WriteBatch(upserts=(ctx.bumped(entity, props),))
                 return ctx.result(eid, ctx.write(batch, actor=actor))
             # create -> delete
@@ -265,6 +300,16 @@ class History:
             return EditResult(eid, None, ctx.write(batch, actor=actor))
 
     def _recreate(self, change: Change, actor: str) -> EditResult:
+        eid = change.entity_id
+        upsert, relate, unrelate, notes = self._restoration(change)
+        batch = WriteBatch(upserts=(upsert,), relate=tuple(relate), unrelate=tuple(unrelate))
+        return self._ctx.result(eid, self._ctx.write(batch, actor=actor, creates=[eid]), notes)
+
+    def _restoration(
+        self, change: Change
+    ) -> tuple[EntityWrite, list[Relation], list[Relation], list[str]]:
+        """What re-creating the entity ``change`` deleted writes: the entity, the recorded
+        relations that can come back, the ones they displace, and notes on those left out."""
         ctx, idx = self._ctx, self._ctx.index
         assert change.before is not None
         eid = change.entity_id
@@ -298,9 +343,9 @@ class History:
                     if t != rel.target
                 ]
         _check_restorable(idx, eid, props, parent=_saved_parent(saved, eid))
+        _check_aliases(ctx, idx, eid, props)
         upsert = EntityWrite(eid, kind_of(eid), {**props, EDIT_MARK: 1}, expected_version=0)
-        batch = WriteBatch(upserts=(upsert,), relate=tuple(relate), unrelate=tuple(unrelate))
-        return ctx.result(eid, ctx.write(batch, actor=actor, creates=[eid]), notes)
+        return upsert, relate, unrelate, notes
 
     def _taken(self, rel: Relation) -> bool:
         """Would restoring ``rel`` give its source a second brand/category/parent/value?"""
@@ -311,3 +356,105 @@ class History:
             key = idx.attribute.get(rel.target, ("", ""))[0].casefold()
             return any(k.casefold() == key for k in idx.attributes_of(rel.source))
         return False
+
+    # -- undo of a multi-change edit --------------------------------------------------------
+
+    def _undo_edit(self, edit: list[Change], actor: str) -> EditResult:
+        """Revert every change of one edit in one write: each entity back to its state
+        before the edit, each relation the edit added or removed the other way round."""
+        ctx = self._ctx
+        with ctx.editing() as idx:
+            self._check_unchanged_since(edit)
+            relations = _relation_changes(edit)
+            added = {rel for rel, op in relations.items() if op == "relate"}
+            upserts: list[EntityWrite] = []
+            deletes: list[str] = []
+            relate: list[Relation] = []
+            unrelate: list[Relation] = []
+            notes: list[str] = [
+                f"reverted edit #{edit[0].batch}: changes #{edit[0].seq}-#{edit[-1].seq}"
+            ]
+            creates: list[str] = []
+            for first, last in _entity_spans(edit).values():
+                eid = first.entity_id
+                entity = ctx.store.get(eid)
+                if first.op == "create" and last.op == "delete":
+                    continue
+                if first.op == "create":
+                    if entity is None:
+                        raise _not_undoable(first, f"{eid!r} no longer exists")
+                    users = [r for r in idx.relations_of(eid) if r.target == eid and r not in added]
+                    if users:
+                        raise _not_undoable(
+                            first, f"{eid!r} is used by {users[0].source} since; remove that first"
+                        )
+                    removal = ctx.deletion(entity, idx.relations_of(eid))
+                    upserts += removal.upserts
+                    deletes += removal.deletes
+                elif last.op == "delete":
+                    if entity is not None:
+                        raise _not_undoable(last, f"{eid!r} exists again")
+                    upsert, back, displaced, left = self._restoration(last)
+                    upserts.append(upsert)
+                    relate += back
+                    unrelate += displaced
+                    notes += left
+                    creates.append(eid)
+                else:
+                    if entity is None:
+                        raise _not_undoable(first, f"{eid!r} no longer exists")
+                    assert first.before is not None
+                    props = {k: v for k, v in first.before.items() if k != RELATIONS_MARK}
+                    _check_restorable(idx, eid, props)
+                    _check_aliases(ctx, idx, eid, props)
+                    upserts.append(ctx.bumped(entity, props))
+            gone = set(deletes)
+            for rel, op in relations.items():
+                if rel.source in gone or rel.target in gone:
+                    continue  # deleting an end removes the relation
+                present = rel.target in idx.targets(rel.source, rel.type)
+                if op == "relate" and present:
+                    unrelate.append(rel)
+                elif op == "unrelate" and not present:
+                    for end in (rel.source, rel.target):
+                        if not idx.exists(end) and end not in creates:
+                            raise _not_undoable(
+                                edit[0], f"{end!r} no longer exists; restore it first"
+                            )
+                    relate.append(rel)
+            batch = WriteBatch(
+                upserts=tuple(upserts),
+                deletes=tuple(deletes),
+                relate=tuple(dict.fromkeys(relate)),
+                unrelate=tuple(r for r in dict.fromkeys(unrelate) if r not in relate),
+            )
+            revision = ctx.write(batch, actor=actor, creates=creates)
+            return ctx.result(edit[0].entity_id, revision, notes)
+
+    def _check_unchanged_since(self, edit: list[Change]) -> None:
+        """Refuse the undo if any entity the edit touched changed after it."""
+        last = edit[-1].seq
+        for eid in dict.fromkeys(c.entity_id for c in edit):
+            for later in self._ctx.store.changes(since=last, entity_id=eid):
+                first = next(c for c in edit if c.entity_id == eid)
+                raise _changed_since(first, later)
+
+
+def _entity_spans(edit: list[Change]) -> dict[str, tuple[Change, Change]]:
+    """Each entity the edit created, updated or deleted -> its first and last change."""
+    spans: dict[str, tuple[Change, Change]] = {}
+    for change in edit:
+        if change.op in ("create", "update", "delete"):
+            first = spans.get(change.entity_id, (change, change))[0]
+            spans[change.entity_id] = (first, change)
+    return spans
+
+
+def _relation_changes(edit: list[Change]) -> dict[Relation, str]:
+    """Each relation the edit related or unrelated -> its first op there, which says its
+    state before the edit (absent for ``relate``, present for ``unrelate``)."""
+    found: dict[Relation, str] = {}
+    for change in edit:
+        if change.op in ("relate", "unrelate"):
+            found.setdefault(_relation_of(change), change.op)
+    return found

@@ -8,6 +8,7 @@ reversible.
     ops.products.update("S1", {"price": 799}, expected_version=view.version, actor="ana")
     ops.brands.merge("brand:oakhaven", "brand:oak-haven", expected_version=..., ...)
     ops.imports.run(Path("product.csv"), mode="replace", dry_run=True, actor="ana")
+    ops.aliases.add("category:furniture/sofas", "couch", expected_version=..., actor="ana")
     ops.history.undo(1234, actor="ana")
 
 Each edit is one atomic :class:`~kg.schema.WriteBatch`; an edit of an existing entity
@@ -17,6 +18,7 @@ Rule violations raise :class:`~catalogue.validation.CatalogError` with stable co
 
 from __future__ import annotations
 
+from catalogue.aliases import AliasOps, AliasView
 from catalogue.context import EDIT_MARK, RELATIONS_MARK, Context, EditResult
 from catalogue.history import AuditEntry, History
 from catalogue.imports import FieldChange, ImportMode, ImportOps, ImportReport, ProductChange
@@ -31,6 +33,7 @@ __all__ = [
     "EDIT_MARK",
     "PRODUCT_FIELDS",
     "RELATIONS_MARK",
+    "AliasView",
     "AuditEntry",
     "CatalogOps",
     "EditResult",
@@ -59,6 +62,7 @@ class CatalogOps:
         self.brands = self.named[EntityKind.BRAND]
         self.categories = self.named[EntityKind.CATEGORY]
         self.attributes = AttributeOps(self._ctx)
+        self.aliases = AliasOps(self._ctx)
         trees = {ops.spec.parent: ops for ops in self.named.values() if ops.spec.parent}
         self.relations = RelationOps(self._ctx, self.products, trees)
         self.imports = ImportOps(self._ctx)

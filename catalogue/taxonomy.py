@@ -344,6 +344,16 @@ class NamedOps:
                 field="name",
                 rule="unique_name",
             )
+        aliased = [e for e in self._ctx.store.resolve_alias(path[-1]) if e != own]
+        if aliased:  # the name would make a query word lead to two entities
+            raise CatalogError.one(
+                Code.ALIAS_TAKEN,
+                f"{self.spec.label} name {path[-1]!r} is an alias of {aliased[0]}; remove "
+                "the alias there first",
+                entity_id=aliased[0],
+                field="name",
+                rule="alias_unique",
+            )
 
 
 class AttributeOps:

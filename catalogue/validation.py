@@ -54,6 +54,8 @@ class Code(StrEnum):
     VERSION_CONFLICT = "version_conflict"
     DELETE_LIMIT = "delete_limit"
     NOT_UNDOABLE = "not_undoable"
+    ALIAS_TAKEN = "alias_taken"  # another entity's name or alias (see catalogue.aliases)
+    ALIAS_CYCLE = "alias_cycle"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ keeping the live version in step with catalog edits is :mod:`ingest.sync`.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import logging
 import shutil
 import time
@@ -17,7 +19,16 @@ from pathlib import Path
 
 from ingest.personal_training import SessionEvent, train_personal_model
 from ingest.progress import Progress, no_progress
-from ingest.rankers import train_and_evaluate
+from ingest.ranker_reuse import (
+    PERSONAL_DIRS,
+    RANKER_DIRS,
+    changed_inputs,
+    copy_trained,
+    fingerprint_of,
+    personal_fingerprint,
+    training_inputs,
+)
+from ingest.rankers import QueryVariants, train_and_evaluate
 from ingest.serving import open_version
 from ingest.vector_reuse import EncodedVectors, encode_reusing
 from ingest.versions import (
@@ -32,6 +43,7 @@ from ranker.evaluation import JudgedQuery
 from ranker.fusion import FIXED_RANKERS
 from ranker.personal import PersonalTrainingError
 from ranker.registry import RANKERS
+from search.aliases import apply_aliases
 from search.analysis import Analyzer
 from search.backends import EmbeddedBackend, IndexBackend
 from search.encoder import Encoder, product_text
@@ -56,6 +68,13 @@ class IndexConfig:
     #: Reuse the live version's vector of every product whose encoded text and encoder
     #: are unchanged (``False``: encode every product again).
     reuse_vectors: bool = True
+    #: Copy the live version's trained rankers, their evaluation and its personal stage
+    #: when what they were trained on is unchanged (``False``: train again; see
+    #: :mod:`ingest.ranker_reuse`).
+    reuse_rankers: bool = True
+    #: Extra (misspelled) copies of each train query for the learned rankers; the app
+    #: passes ``synthetic.typos.typo_variants`` (see :func:`ingest.rankers.train_and_evaluate`).
+    train_variants: QueryVariants | None = None
 
     def __post_init__(self) -> None:
         if self.default_ranker != "auto" and self.default_ranker not in RANKERS:
@@ -117,6 +136,40 @@ def _build_parts(
     return seconds, encoded
 
 
+def _training_settings(config: IndexConfig, backend: IndexBackend) -> dict[str, object]:
+    """The settings the rankers' candidates and training depend on."""
+    return {
+        "field_weights": sorted(config.field_weights.items()),
+        "recall_k": config.recall_k,
+        "dense_min_score": config.dense_min_score,
+        "train_rankers": config.train_rankers,
+        "backend": backend.name,
+        "train_variants": _source_digest(config.train_variants),
+    }
+
+
+def _source_digest(fn: object | None) -> str:
+    """Digest of the file that defines ``fn`` ("" for none): the code that makes the extra
+    training queries (``synthetic.typos``) is a training input like the judgments."""
+    if fn is None:
+        return ""
+    path = inspect.getsourcefile(fn)  # type: ignore[arg-type]
+    if path is None:
+        return repr(fn)
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def _previous(versions: IndexVersions, live: str | None) -> Manifest | None:
+    """The live version's manifest, or None (none live, or one this code cannot read)."""
+    if live is None:
+        return None
+    try:
+        return versions.manifest(live)
+    except (OSError, ValueError) as exc:
+        log.warning("not reusing the rankers of %s: its manifest is unreadable (%s)", live, exc)
+        return None
+
+
 def _smoke_check(service: SearchService, docs: Sequence[ProductDocument]) -> None:
     """Known-item check: a few products must come back in the top 10 for their own names."""
     probes = [docs[i] for i in range(0, len(docs), max(1, len(docs) // 5))][:5]
@@ -153,6 +206,36 @@ def _train_personal(
     seconds["personal"] = time.perf_counter() - started
 
 
+def _personal_stage(
+    where: Path,
+    default: str,
+    events: Sequence[SessionEvent],
+    fingerprint: str,
+    previous: Manifest | None,
+    versions: IndexVersions,
+    parts: tuple[Encoder, Analyzer, IndexBackend],
+    seconds: dict[str, float],
+) -> tuple[str, str | None]:
+    """Copy the live version's personal stage when trained on the same inputs, else train
+    one; return its fingerprint ("" when the version has none) and where it came from."""
+    source = versions.dir / previous.version if previous is not None else None
+    if (
+        fingerprint
+        and previous is not None
+        and source is not None
+        and previous.personal_fingerprint == fingerprint
+        and (source / PERSONAL_DIRS[0]).is_dir()
+    ):
+        started = time.perf_counter()
+        copy_trained(source, where, PERSONAL_DIRS)
+        seconds["personal"] = time.perf_counter() - started
+        log.info("personal stage reused from %s (same ranker inputs and log)", previous.version)
+        return fingerprint, previous.version
+    encoder, analyzer, backend = parts
+    _train_personal(where, default, events, encoder, analyzer, backend, seconds)
+    return (fingerprint if (where / PERSONAL_DIRS[0]).is_dir() else ""), None
+
+
 def reindex(
     *,
     graph: GraphStore,
@@ -177,6 +260,7 @@ def reindex(
     with versions.locked():
         revision = graph.revision
         docs = sorted(product_documents(graph), key=lambda d: d.product_id)
+        aliases = graph.aliases()  # linking and query expansion train with them too
         if not docs:
             raise BuildCheckError(
                 "the graph has no products: import a catalogue first (`kgsearch import FILE`)"
@@ -225,17 +309,47 @@ def reindex(
                 service, _ = open_version(
                     where, encoder=encoder, analyzer=analyzer, backend=backend, ranker="rrf"
                 )
+                apply_aliases(service, aliases)
                 _smoke_check(service, docs)
 
-                evaluation = train_and_evaluate(
-                    service,
-                    judged,
-                    where,
-                    rankers,
-                    seconds,
-                    learned=config.train_rankers,
-                    progress=progress,
+                inputs = training_inputs(
+                    documents=where / "documents.jsonl",
+                    judged=judged,
+                    encoder_identity=encoded.identity,
+                    analyzer=analyzer,
+                    settings={
+                        **_training_settings(config, backend),
+                        "aliases": sorted((k, list(v)) for k, v in aliases.items()),
+                    },
+                    kge_dir=kge_dir,
                 )
+                fingerprint = fingerprint_of(inputs)
+                previous = _previous(versions, live) if config.reuse_rankers else None
+                reused_from = None
+                if previous is not None and previous.training_fingerprint != fingerprint:
+                    log.info(
+                        "training the rankers: %s changed since %s",
+                        ", ".join(changed_inputs(previous.training_inputs, inputs)),
+                        previous.version,
+                    )
+                if fingerprint and previous and previous.training_fingerprint == fingerprint:
+                    started = time.perf_counter()
+                    copy_trained(versions.dir / previous.version, where, RANKER_DIRS)
+                    rankers, evaluation = dict(previous.rankers), dict(previous.evaluation)
+                    seconds["train_and_evaluate"] = time.perf_counter() - started
+                    reused_from = previous.version
+                    log.info("rankers reused from %s (their inputs are unchanged)", reused_from)
+                else:
+                    evaluation = train_and_evaluate(
+                        service,
+                        judged,
+                        where,
+                        rankers,
+                        seconds,
+                        learned=config.train_rankers,
+                        progress=progress,
+                        variants=config.train_variants,
+                    )
                 default = config.default_ranker
                 if default == "auto":
                     default = "lambdamart" if "lambdamart" in rankers else "linear"
@@ -245,12 +359,30 @@ def reindex(
                         "evaluation": evaluation,
                         "seconds": seconds,
                         "default_ranker": default,
+                        "training_fingerprint": fingerprint,
+                        "training_inputs": inputs,
+                        "rankers_reused_from": reused_from,
                     }
                 )
                 (where / "manifest.json").write_text(manifest.model_dump_json(indent=2))
                 if events and default not in FIXED_RANKERS:
-                    _train_personal(where, default, events, encoder, analyzer, backend, seconds)
-                    manifest = manifest.model_copy(update={"seconds": seconds})
+                    personal, personal_from = _personal_stage(
+                        where,
+                        default,
+                        events,
+                        personal_fingerprint(fingerprint, default, events),
+                        previous,
+                        versions,
+                        (encoder, analyzer, backend),
+                        seconds,
+                    )
+                    manifest = manifest.model_copy(
+                        update={
+                            "seconds": seconds,
+                            "personal_fingerprint": personal,
+                            "personal_reused_from": personal_from,
+                        }
+                    )
                     (where / "manifest.json").write_text(manifest.model_dump_json(indent=2))
         except BaseException:
             backend.discard(name)

@@ -14,12 +14,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+import weakref
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ingest.versions import APPLIED, Manifest
 from kg.documents import ProductDocument, product_documents
+from kg.schema import ALIASES, Change, JsonValue
 from kg.store import GraphStore
+from search.aliases import apply_aliases
 from search.service import SearchService
 
 __all__ = ["LiveSync", "affected_products", "embed_new_products"]
@@ -36,11 +39,16 @@ class LiveSync:
         self._graph = graph
         self._lock = threading.Lock()
         self._applied: dict[str, int] = {}  # index version -> graph revision applied to it
+        #: service -> the graph revision whose aliases it holds (search.aliases)
+        self._aliases_at: weakref.WeakKeyDictionary[SearchService, int] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def catch_up(self, service: SearchService, manifest: Manifest, where: Path) -> int:
         """Apply every change since ``manifest``'s version last caught up to ``service``
         (whose files live in ``where``); return how many products changed."""
         with self._lock:
+            self._sync_aliases(service)
             # A freshly opened version replays every change since its build: its documents
             # and vectors on disk are the build's; the keyword index may hold some edits
             # already, and upserts are idempotent.
@@ -62,6 +70,27 @@ class LiveSync:
             log.info("applied graph revisions %d..%d: %d products", applied, revision, len(ids))
             return len(docs) + len(deleted)
 
+    def _sync_aliases(self, service: SearchService) -> None:
+        """Give ``service`` the graph's aliases when the graph moved since it got them
+        (one read of the alias table; an alias edit re-encodes no product)."""
+        revision = self._graph.revision
+        if self._aliases_at.get(service) == revision:
+            return
+        spans = apply_aliases(service, self._graph.aliases())
+        self._aliases_at[service] = revision
+        log.debug("aliases of graph revision %d applied: %d spans link", revision, spans)
+
+
+def _public(props: Mapping[str, JsonValue] | None) -> dict[str, JsonValue]:
+    """What a product document can be built from: no bookkeeping, no aliases."""
+    return {k: v for k, v in (props or {}).items() if k != ALIASES and not k.startswith("_")}
+
+
+def _aliases_only(change: Change) -> bool:
+    """An update of a brand, category or value that changed only its aliases: no product
+    document changes (aliases reach search through :func:`search.aliases.apply_aliases`)."""
+    return change.op == "update" and _public(change.before) == _public(change.after)
+
 
 def affected_products(graph: GraphStore, service: SearchService, *, since: int) -> set[str]:
     """Product ids whose documents may differ after the graph's changes since ``since``:
@@ -70,6 +99,8 @@ def affected_products(graph: GraphStore, service: SearchService, *, since: int) 
     for change in graph.changes(since=since):
         if change.entity_id.startswith(_PRODUCT):
             ids.add(change.entity_id[len(_PRODUCT) :])
+        elif _aliases_only(change):
+            continue
         elif service.graph is not None:
             ids.update(service.graph.products_of(change.entity_id))
             if change.op != "delete" and graph.get(change.entity_id) is not None:

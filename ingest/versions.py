@@ -78,6 +78,14 @@ class Manifest(BaseModel):
     encoder_identity: str = ""
     vectors_encoded: int | None = None
     vectors_reused: int | None = None
+    #: What the rankers (and their evaluation) and the personal stage were trained on
+    #: (:mod:`ingest.ranker_reuse`; "" when not recorded), and the version they were
+    #: copied from when that was unchanged (None: trained for this version).
+    training_fingerprint: str = ""
+    training_inputs: dict[str, str] = {}
+    personal_fingerprint: str = ""
+    rankers_reused_from: str | None = None
+    personal_reused_from: str | None = None
 
     @staticmethod
     def now() -> str:
@@ -191,9 +199,13 @@ class IndexVersions:
 
     @contextmanager
     def staging(self, name: str) -> Iterator[Path]:
-        """A directory to build ``name`` in; renamed into place only if the block succeeds."""
+        """A directory to build ``name`` in; renamed into place only if the block succeeds.
+
+        Call it holding :meth:`locked`: then no other build runs, and any other staging
+        directory is what a killed build left behind, removed here before it fills the disk."""
+        for leftover in self.dir.glob(".build-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
         tmp = self.dir / f".build-{name}"
-        shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
             yield tmp

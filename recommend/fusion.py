@@ -510,12 +510,15 @@ def train_fusion(
     learning_rate: float = 0.05,
     num_leaves: int = 15,
     min_lists: int = 20,
+    require_gain: bool = True,
 ) -> LearnedFusion:
     """Fit the sources (``build``) on the events before the ``1 - list_fraction`` time
     quantile, learn from the lists of the later ones (see the module docstring). A
-    situation with fewer than ``min_lists`` training lists, or where the tuned weights
-    reach a higher Recall@20 on the validation lists, gets no model (the service then uses
-    the tuned weighted fusion there); the meta says why."""
+    situation with fewer than ``min_lists`` training lists, or (with ``require_gain``, the
+    default) where the tuned weights reach a higher Recall@20 on the validation lists, gets
+    no model (the service then uses the tuned weighted fusion there); the meta says why.
+    ``require_gain=False`` keeps every trained model: for tests on logs too small for the
+    comparison to mean anything."""
     import lightgbm as lgb
 
     from ranker.lambdamart import lambdarank_params
@@ -580,7 +583,7 @@ def train_fusion(
             valid_recall_at_20=round(learned_recall, 4),
             valid_recall_at_20_tuned_weights=round(tuned_recall, 4),
         )
-        if learned_recall >= tuned_recall:
+        if learned_recall >= tuned_recall or not require_gain:
             boosters[situation] = booster
         else:  # the validation lists prefer the tuned weights: serve those there
             entry["skipped"] = "tuned weights do better on the validation lists"

@@ -79,8 +79,16 @@ class FailingStore:
     def triples(self) -> Iterator[tuple[str, str, str]]:
         return self.inner.triples()
 
-    def changes(self, *, since: int = 0, entity_id: str | None = None) -> Iterator[Change]:
-        return self.inner.changes(since=since, entity_id=entity_id)
+    def aliases(self) -> dict[str, tuple[str, ...]]:
+        return self.inner.aliases()
+
+    def resolve_alias(self, alias: str) -> list[str]:
+        return self.inner.resolve_alias(alias)
+
+    def changes(
+        self, *, since: int = 0, entity_id: str | None = None, batch: int | None = None
+    ) -> Iterator[Change]:
+        return self.inner.changes(since=since, entity_id=entity_id, batch=batch)
 
     @property
     def revision(self) -> int:
@@ -393,10 +401,8 @@ class CatalogOpsContract:
     def test_undo_relate_and_unrelate_and_create(self, ops: CatalogOps) -> None:
         ops.products.update("S1", {"category": BEDROOM}, expected_version=1, actor="ana")
         log = {e.change.op: e.change for e in ops.history.audit(entity_id=S1, limit=3)[0]}
-        with pytest.raises(CatalogError) as exc:
-            ops.history.undo(log["relate"].seq, actor="ana")  # would orphan the product
-        assert errors_of(exc) == ["orphan_product"]
-        ops.history.undo(log["unrelate"].seq, actor="ana")  # relate back: replaces BEDROOM
+        assert log["relate"].batch == log["unrelate"].batch == log["update"].batch
+        ops.history.undo(log["relate"].seq, actor="ana")  # the whole move, not half of it
         view = ops.products.get("S1")
         assert view.category is not None and view.category[0] == SOFAS
         created = ops.brands.create("Ephemera", actor="ana")
@@ -406,6 +412,65 @@ class CatalogOpsContract:
         with pytest.raises(CatalogError) as exc:
             ops.history.undo(10**9, actor="ana")
         assert errors_of(exc) == ["not_found"]
+
+    def test_undo_reverts_a_whole_edit_atomically(self, ops: CatalogOps) -> None:
+        """Price + brand in one edit: undoing any one of its changes reverts all of them,
+        in one write (one new edit), and undoing that undo applies the edit again."""
+        before = ops.products.get("S1")
+        ops.products.update(
+            "S1", {"price": 5.0, "brand": "Birchley"}, expected_version=1, actor="ana"
+        )
+        entries = ops.history.audit(entity_id=S1, limit=3)[0]
+        edit = [e.change for e in entries]
+        assert {c.op for c in edit} == {"update", "relate", "unrelate"}
+        assert len({c.batch for c in edit}) == 1 and edit[-1].batch == edit[-1].seq
+        assert {e.as_dict()["edit"] for e in entries} == {edit[-1].seq}  # shown in the audit
+        for change in edit:  # each is a way into the same edit
+            assert [c.seq for c in ops.store.changes(since=0, batch=change.batch)] == sorted(
+                c.seq for c in edit
+            )
+        undone = ops.history.undo(next(c for c in edit if c.op == "unrelate").seq, actor="bob")
+        after = ops.products.get("S1")
+        assert after.brand == before.brand and after.fields["price"] == before.fields["price"]
+        assert after.category == before.category and after.attributes == before.attributes
+        reverting = list(ops.store.changes(since=edit[0].seq))
+        assert {c.batch for c in reverting} == {reverting[0].seq}  # one atomic write
+        assert reverting[-1].seq == undone.revision and "reverted edit" in undone.notes[0]
+        ops.history.undo(reverting[0].seq, actor="bob")  # redo
+        again = ops.products.get("S1")
+        assert again.brand == ("brand:birchley", "Birchley") and again.fields["price"] == 5.0
+
+    def test_undo_of_an_edit_is_refused_whole_when_part_changed_since(
+        self, ops: CatalogOps
+    ) -> None:
+        ops.products.update(
+            "S1", {"price": 5.0, "brand": "Birchley"}, expected_version=1, actor="a"
+        )
+        edit = ops.history.audit(entity_id=S1, limit=1)[0][0].change
+        ops.products.update("S1", {"price": 6.0}, expected_version=2, actor="bob")
+        revision = ops.store.revision
+        with pytest.raises(CatalogError) as exc:
+            ops.history.undo(edit.seq, actor="ana")
+        assert errors_of(exc) == ["version_conflict"]
+        assert ops.store.revision == revision  # nothing of it written
+        view = ops.products.get("S1")
+        assert view.brand == ("brand:birchley", "Birchley") and view.fields["price"] == 6.0
+
+    def test_undo_of_a_delete_restores_entity_and_relations_in_one_edit(
+        self, ops: CatalogOps
+    ) -> None:
+        before = ops.products.get("S1")
+        ops.products.delete("S1", expected_version=1, actor="ana")
+        delete = ops.history.audit(entity_id=S1, limit=1)[0][0].change
+        assert delete.op == "delete"
+        assert len(list(ops.store.changes(since=0, batch=delete.batch))) == 2  # mark + delete
+        ops.history.undo(delete.seq, actor="ana")
+        after = ops.products.get("S1")
+        assert (after.brand, after.category, after.attributes) == (
+            before.brand,
+            before.category,
+            before.attributes,
+        )
 
     def test_undo_applies_the_rules_of_today_to_the_old_values(self, ops: CatalogOps) -> None:
         """Foo -> Bar, a new Foo, undo the rename: two brands named Foo would follow."""

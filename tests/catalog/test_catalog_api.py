@@ -33,6 +33,7 @@ SAMPLE = {
     "attribute_id": "attr:color=blue",
     "change_id": "1",
     "key_id": "0123456789ab",
+    "entity_id": "brand:oakhaven",
 }
 
 
@@ -127,6 +128,18 @@ def test_admin_creates_lists_and_revokes_keys(client: TestClient, keys: Keys) ->
     error_of(client.get("/catalog/products", headers={"X-API-Key": key}), 401, "invalid_api_key")
     bad_role = client.post("/admin/keys", json={"user": "x", "role": "root"}, headers=admin)
     error_of(bad_role, 422, "invalid_parameter")
+
+
+def test_a_key_for_a_user_name_with_control_characters_is_a_422_not_a_crash(
+    client: TestClient, keys: Keys
+) -> None:
+    # Found by the fuzz test: the key store refused the name with a ValueError (a 500).
+    admin = {"X-API-Key": keys.bootstrap}
+    before = len(client.get("/admin/keys", headers=admin).json()["items"])
+    for user in ("dana\rx", "a\x18b", "   "):
+        made = client.post("/admin/keys", json={"user": user, "role": "viewer"}, headers=admin)
+        assert error_of(made, 422, "invalid_parameter")["field"] == "user"
+    assert len(client.get("/admin/keys", headers=admin).json()["items"]) == before
 
 
 # -- edits ----------------------------------------------------------------------------------
