@@ -18,7 +18,7 @@ from app.auth import HEADER as API_KEY_HEADER
 from app.catalog_api import install_catalog
 from app.engine import Engine
 from app.limits import BodyLimits, BodyTooLarge, LimitBodies
-from app.schemas import ErrorOut, HealthOut, SearchOut
+from app.schemas import KEYED_ERRORS, ErrorOut, HealthOut, ProductOut, SearchOut
 from ingest.events import USER_ID_PATTERN
 from ingest.versions import NoIndexError
 from kg.store import BackendError, BackendUnavailable, UnknownEntity
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 SEARCH_PARAMS = frozenset(
     {
-        *("q", "k", "offset", "ranker", "filter", "user", "brand_cap"),
+        *("q", "k", "offset", "ranker", "filter", "user", "brand_cap", "exact"),
         *("price_min", "price_max", "rating_min", "rating_max"),
     }
 )
@@ -48,6 +48,40 @@ _HTTP_ERRORS: dict[int, tuple[str, str]] = {
     404: ("no_such_route", "no route {path}; see /docs for the API"),
     405: ("method_not_allowed", "{method} is not allowed on {path}; see /docs"),
 }
+
+
+def document_keyed_routes(app: FastAPI) -> None:
+    """Add the errors every route of a kind answers before it runs to the OpenAPI entries,
+    wherever the route was declared, so a client (and the fuzz test) knows every status:
+
+    - a keyed route (one that declares the key's security scheme, as every route behind
+      :class:`~app.auth.Require` does): the key check's and the body limit's 401, 403,
+      413 and 429;
+    - a route with a path parameter: 404 ``no_such_route`` when the value cannot be part of
+      that path (a newline, say), so no route matches."""
+    build = app.openapi
+    error = {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
+    unrouted = {404: "No such route (or a path parameter no route matches)."}
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                if not isinstance(operation, dict):
+                    continue
+                statuses = {
+                    **(KEYED_ERRORS if operation.get("security") else {}),
+                    **(unrouted if "{" in path else {}),
+                }
+                responses = operation.setdefault("responses", {})
+                for status, description in statuses.items():
+                    responses.setdefault(
+                        str(status),
+                        {"description": description, "content": {"application/json": error}},
+                    )
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class BadParameter(ValueError):
@@ -269,6 +303,10 @@ def create_app(engine: Engine) -> FastAPI:
         brand_cap: Annotated[
             int | None, Query(ge=1, le=1000, description="At most this many hits a brand.")
         ] = None,
+        exact: Annotated[
+            bool,
+            Query(description="Search the words as typed: no spelling correction, no fuzziness."),
+        ] = False,
     ) -> Any:
         unknown = sorted(set(request.query_params) - SEARCH_PARAMS)
         if unknown:
@@ -299,10 +337,15 @@ def create_app(engine: Engine) -> FastAPI:
             ranker=chosen,
             profile=profile,
             brand_cap=brand_cap,
+            exact=exact,
         )
         return SearchOut.of(result, index_version=manifest.version, user=user)
 
-    @app.get("/products/{product_id}")
+    @app.get(
+        "/products/{product_id}",
+        response_model=ProductOut,
+        responses={404: {"model": ErrorOut, "description": "No such product in the index."}},
+    )
     def product(product_id: str, engine: EngineDep) -> Any:
         service, _ = engine.service()
         doc = service.documents.get(product_id)
@@ -331,4 +374,11 @@ def create_app(engine: Engine) -> FastAPI:
     from app.users_api import install_users  # it imports this module
 
     install_users(app)  # GET /users/{id}/profile, DELETE /users/{id}
+    from app.rules_api import install_rules
+
+    install_rules(app)  # /merchandising/rules (merchandiser role)
+    from app.explain_api import install_explain  # it imports this module
+
+    install_explain(app)  # GET /explain, GET /explain/compare
+    document_keyed_routes(app)  # last: after every keyed route is added
     return app

@@ -23,6 +23,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import AuthError, KeyStore, Principal, Require, Role
+from app.catalog_schemas import (
+    IMPORT_BODY,
+    AliasesOut,
+    AliasListOut,
+    AttributesOut,
+    AuditOut,
+    EditOut,
+    ImportOut,
+    KeyCreatedOut,
+    KeyListOut,
+    KeyRevokedOut,
+    NamedListOut,
+    ProductEditOut,
+    ProductListOut,
+    ProductOut,
+    catalog_errors,
+    product_body,
+)
 from app.engine import Engine
 from catalogue.kinds import NAMED_KINDS, EntityKindSpec
 from catalogue.ops import CatalogOps, EditResult, parse_relation
@@ -44,10 +62,13 @@ STATUS = {
     Code.IN_USE: 409,
     Code.DELETE_LIMIT: 409,
     Code.NOT_UNDOABLE: 409,
+    Code.ALIAS_TAKEN: 409,
 }
 
 router = APIRouter(prefix="/catalog", tags=["catalog"])
 admin_router = APIRouter(prefix="/admin", tags=["admin"])
+#: The statuses of a catalog write's errors: no such entity, a conflict, a broken rule.
+WRITE_ERRORS = catalog_errors(404, 409, 422)
 
 Editor = Annotated[Principal, Depends(Require(Role.EDITOR))]
 Admin = Annotated[Principal, Depends(Require(Role.ADMIN))]
@@ -164,15 +185,31 @@ class RelationIn(_In):
     allow_new_keys: bool = False
 
 
+class AliasIn(_In):
+    alias: str
+    expected_version: int = Field(ge=0)
+
+
+class AliasesIn(_In):
+    aliases: list[str] = Field(description="Every alias the entity keeps (replaces them).")
+    expected_version: int = Field(ge=0)
+
+
 class KeyIn(_In):
-    user: str = Field(min_length=1, max_length=100)
+    # KeyStore.create's rule (app.auth), checked here so a bad name is a 422, not a crash.
+    user: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[^\x00-\x1f]*[^\s\x00-\x1f][^\x00-\x1f]*$",
+        description="Who the key is for: 1-100 characters, no control characters.",
+    )
     role: Role
 
 
 # -- products -------------------------------------------------------------------------------
 
 
-@router.get("/products")
+@router.get("/products", response_model=ProductListOut)
 def list_products(
     _: Editor,
     catalog: CatalogDep,
@@ -184,7 +221,14 @@ def list_products(
     return {"total": total, "offset": offset, "items": [i.as_dict() for i in items]}
 
 
-@router.post("/products", status_code=201)
+@router.post(
+    "/products",
+    status_code=201,
+    response_model=ProductEditOut,
+    response_model_exclude_unset=True,
+    responses=WRITE_ERRORS,
+    openapi_extra=product_body(update=False),
+)
 def create_product(
     who: Editor,
     catalog: CatalogDep,
@@ -196,12 +240,23 @@ def create_product(
     return {**_synced(engine, result), "product": catalog.products.get(result.entity_id).as_dict()}
 
 
-@router.get("/products/{product_id}")
+@router.get(
+    "/products/{product_id}",
+    response_model=ProductOut,
+    response_model_exclude_unset=True,
+    responses=catalog_errors(404),
+)
 def get_product(product_id: str, _: Editor, catalog: CatalogDep) -> Any:
     return catalog.products.get(product_id).as_dict()
 
 
-@router.patch("/products/{product_id}")
+@router.patch(
+    "/products/{product_id}",
+    response_model=ProductEditOut,
+    response_model_exclude_unset=True,
+    responses=WRITE_ERRORS,
+    openapi_extra=product_body(update=True),
+)
 def update_product(
     product_id: str,
     who: Editor,
@@ -236,7 +291,12 @@ def update_product(
     return {**_synced(engine, result), "product": catalog.products.get(result.entity_id).as_dict()}
 
 
-@router.delete("/products/{product_id}")
+@router.delete(
+    "/products/{product_id}",
+    response_model=EditOut,
+    response_model_exclude_unset=True,
+    responses=WRITE_ERRORS,
+)
 def delete_product(
     product_id: str, expected_version: Version, who: Editor, catalog: CatalogDep, engine: EngineDep
 ) -> Any:
@@ -244,7 +304,12 @@ def delete_product(
     return _synced(engine, result)
 
 
-@router.post("/products/{product_id}/merge")
+@router.post(
+    "/products/{product_id}/merge",
+    response_model=EditOut,
+    response_model_exclude_unset=True,
+    responses=WRITE_ERRORS,
+)
 def merge_products(
     product_id: str, body: MergeIn, who: Editor, catalog: CatalogDep, engine: EngineDep
 ) -> Any:
@@ -306,24 +371,37 @@ def _named_routes(spec: EntityKindSpec) -> None:
     def merge(eid: str, body: MergeIn, who: Editor, catalog: CatalogDep, engine: EngineDep) -> Any:
         return _merged(catalog.named[kind].merge, eid, body, who, engine)
 
-    router.add_api_route(f"/{spec.path}", listed, methods=["GET"], name=f"list_{spec.path}")
+    router.add_api_route(
+        f"/{spec.path}",
+        listed,
+        methods=["GET"],
+        name=f"list_{spec.path}",
+        response_model=NamedListOut,
+        response_model_exclude_unset=True,
+    )
+    edit: dict[str, Any] = {
+        "response_model": EditOut,
+        "response_model_exclude_unset": True,
+        "responses": WRITE_ERRORS,
+    }
     router.add_api_route(
         f"/{spec.path}",
         _typed(create, body=CategoryIn if spec.tree else NameIn),
         methods=["POST"],
         status_code=201,
         name=f"create_{label}",
+        **edit,
     )
     if spec.tree:
         router.add_api_route(
-            item, _typed(update, eid=entity_id), methods=["PATCH"], name=f"update_{label}"
+            item, _typed(update, eid=entity_id), methods=["PATCH"], name=f"update_{label}", **edit
         )
     else:
         router.add_api_route(
-            item, _typed(rename, eid=entity_id), methods=["PATCH"], name=f"rename_{label}"
+            item, _typed(rename, eid=entity_id), methods=["PATCH"], name=f"rename_{label}", **edit
         )
     router.add_api_route(
-        item, _typed(delete, eid=entity_id), methods=["DELETE"], name=f"delete_{label}"
+        item, _typed(delete, eid=entity_id), methods=["DELETE"], name=f"delete_{label}", **edit
     )
     if spec.mergeable:
         router.add_api_route(
@@ -331,6 +409,7 @@ def _named_routes(spec: EntityKindSpec) -> None:
             _typed(merge, eid=entity_id),
             methods=["POST"],
             name=f"merge_{spec.path}",
+            **edit,
         )
 
 
@@ -341,7 +420,7 @@ for _spec in NAMED_KINDS:
 # -- attributes -----------------------------------------------------------------------------
 
 
-@router.get("/attributes")
+@router.get("/attributes", response_model=AttributesOut, response_model_exclude_unset=True)
 def list_attributes(
     _: Editor, catalog: CatalogDep, product_class: Annotated[str | None, Query()] = None
 ) -> Any:
@@ -351,14 +430,24 @@ def list_attributes(
     return body
 
 
-@router.post("/attributes/keys/rename")
+@router.post(
+    "/attributes/keys/rename",
+    response_model=EditOut,
+    response_model_exclude_unset=True,
+    responses=WRITE_ERRORS,
+)
 def rename_attribute_key(
     body: KeyRenameIn, who: Editor, catalog: CatalogDep, engine: EngineDep
 ) -> Any:
     return _synced(engine, catalog.attributes.rename_key(body.key, body.new_key, actor=who.user))
 
 
-@router.patch("/attributes/{attribute_id}")
+@router.patch(
+    "/attributes/{attribute_id}",
+    response_model=EditOut,
+    response_model_exclude_unset=True,
+    responses=WRITE_ERRORS,
+)
 def rename_attribute_value(
     attribute_id: str, body: ValuePatch, who: Editor, catalog: CatalogDep, engine: EngineDep
 ) -> Any:
@@ -368,17 +457,96 @@ def rename_attribute_value(
     return _synced(engine, result)
 
 
-@router.post("/attributes/{attribute_id}/merge")
+@router.post(
+    "/attributes/{attribute_id}/merge",
+    response_model=EditOut,
+    response_model_exclude_unset=True,
+    responses=WRITE_ERRORS,
+)
 def merge_attribute_values(
     attribute_id: str, body: MergeIn, who: Editor, catalog: CatalogDep, engine: EngineDep
 ) -> Any:
     return _merged(catalog.attributes.merge_values, attribute_id, body, who, engine)
 
 
+# -- aliases --------------------------------------------------------------------------------
+
+AliasEntity = Annotated[
+    str, PathParam(description="brand:..., category:... (slashes allowed) or attr:key=value")
+]
+
+
+@router.get("/aliases", response_model=AliasListOut)
+def list_aliases(_: Editor, catalog: CatalogDep) -> Any:
+    return {"items": [v.as_dict() for v in catalog.aliases.list()]}
+
+
+@router.get(
+    "/aliases/{entity_id:path}", response_model=AliasesOut, responses=catalog_errors(404, 422)
+)
+def get_aliases(entity_id: AliasEntity, _: Editor, catalog: CatalogDep) -> Any:
+    return catalog.aliases.get(entity_id).as_dict()
+
+
+@router.post(
+    "/aliases/{entity_id:path}",
+    response_model=EditOut,
+    response_model_exclude_unset=True,
+    responses=WRITE_ERRORS,
+)
+def add_alias(
+    entity_id: AliasEntity, body: AliasIn, who: Editor, catalog: CatalogDep, engine: EngineDep
+) -> Any:
+    result = catalog.aliases.add(
+        entity_id, body.alias, expected_version=body.expected_version, actor=who.user
+    )
+    return _synced(engine, result)
+
+
+@router.put(
+    "/aliases/{entity_id:path}",
+    response_model=EditOut,
+    response_model_exclude_unset=True,
+    responses=WRITE_ERRORS,
+)
+def set_aliases(
+    entity_id: AliasEntity, body: AliasesIn, who: Editor, catalog: CatalogDep, engine: EngineDep
+) -> Any:
+    result = catalog.aliases.replace(
+        entity_id, body.aliases, expected_version=body.expected_version, actor=who.user
+    )
+    return _synced(engine, result)
+
+
+@router.delete(
+    "/aliases/{entity_id:path}",
+    response_model=EditOut,
+    response_model_exclude_unset=True,
+    responses=WRITE_ERRORS,
+)
+def remove_alias(
+    entity_id: AliasEntity,
+    alias: Annotated[str, Query(description="The alias to remove.")],
+    expected_version: Version,
+    who: Editor,
+    catalog: CatalogDep,
+    engine: EngineDep,
+) -> Any:
+    result = catalog.aliases.remove(
+        entity_id, alias, expected_version=expected_version, actor=who.user
+    )
+    return _synced(engine, result)
+
+
 # -- relations ------------------------------------------------------------------------------
 
 
-@router.post("/relations")
+@router.post(
+    "/relations",
+    response_model=EditOut,
+    response_model_exclude_unset=True,
+    responses=WRITE_ERRORS,
+)
 def relate(body: RelationIn, who: Editor, catalog: CatalogDep, engine: EngineDep) -> Any:
     relation = parse_relation(body.source, body.type, body.target)
     result = catalog.relations.relate(
@@ -390,7 +558,12 @@ def relate(body: RelationIn, who: Editor, catalog: CatalogDep, engine: EngineDep
     return _synced(engine, result)
 
 
-@router.delete("/relations")
+@router.delete(
+    "/relations",
+    response_model=EditOut,
+    response_model_exclude_unset=True,
+    responses=WRITE_ERRORS,
+)
 def unrelate(
     source: str,
     type: str,
@@ -446,7 +619,13 @@ def _upload(content_type: str, raw: bytes, fmt: str | None) -> tuple[str, bytes]
     raise _bad_upload(f"unsupported content type {kind!r}")
 
 
-@router.post("/import")
+@router.post(
+    "/import",
+    response_model=ImportOut,
+    response_model_exclude_unset=True,
+    responses=WRITE_ERRORS,
+    openapi_extra=IMPORT_BODY,
+)
 async def import_catalogue(
     request: Request,
     who: Editor,
@@ -485,7 +664,7 @@ async def import_catalogue(
 # -- audit and undo -------------------------------------------------------------------------
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=AuditOut)
 def audit(
     _: Editor,
     catalog: CatalogDep,
@@ -508,7 +687,12 @@ def audit(
     }
 
 
-@router.post("/undo/{change_id}")
+@router.post(
+    "/undo/{change_id}",
+    response_model=EditOut,
+    response_model_exclude_unset=True,
+    responses=WRITE_ERRORS,
+)
 def undo(change_id: int, who: Editor, catalog: CatalogDep, engine: EngineDep) -> Any:
     return _synced(engine, catalog.history.undo(change_id, actor=who.user))
 
@@ -524,7 +708,7 @@ def _keys(request: Request) -> KeyStore:
 KeysDep = Annotated[KeyStore, Depends(_keys)]
 
 
-@admin_router.post("/keys", status_code=201)
+@admin_router.post("/keys", status_code=201, response_model=KeyCreatedOut)
 def create_key(body: KeyIn, who: Admin, keys: KeysDep) -> Any:
     created = keys.create(user=body.user, role=body.role, created_by=who.user)
     return {
@@ -537,12 +721,12 @@ def create_key(body: KeyIn, who: Admin, keys: KeysDep) -> Any:
     }
 
 
-@admin_router.get("/keys")
+@admin_router.get("/keys", response_model=KeyListOut, response_model_exclude_unset=True)
 def list_keys(_: Admin, keys: KeysDep) -> Any:
     return {"items": keys.list()}
 
 
-@admin_router.delete("/keys/{key_id}")
+@admin_router.delete("/keys/{key_id}", response_model=KeyRevokedOut, responses=catalog_errors(404))
 def revoke_key(key_id: str, _: Admin, keys: KeysDep) -> Any:
     if not keys.revoke(key_id):
         raise CatalogError.one(

@@ -537,6 +537,87 @@ for _spec in NAMED_KINDS:
     catalog_app.add_typer(_named_app(_spec))
 
 
+# -- aliases (catalogue.aliases) -------------------------------------------------------------
+
+aliases_app = typer.Typer(
+    name="aliases",
+    help="Other words for a brand, category or attribute value: list, show, add, remove, set.",
+    no_args_is_help=True,
+)
+catalog_app.add_typer(aliases_app, name="aliases")
+AliasEntity = Annotated[
+    str, typer.Argument(metavar="ID", help="brand:..., category:... or attr:key=value")
+]
+
+
+def _alias_version(ops: CatalogOps, eid: str, given: int | None) -> int:
+    return given if given is not None else ops.aliases.get(eid).version
+
+
+@aliases_app.command("list", help="Every entity with aliases: id, version, name, aliases.")
+def aliases_list(as_json: JsonOpt = False) -> None:
+    _Session.as_json = as_json
+    with _errors():
+        items = _ops().aliases.list()
+    rows = [f"{v.entity_id}\tv{v.version}\t{v.name}\t{', '.join(v.aliases)}" for v in items]
+    _print({"items": [v.as_dict() for v in items]}, "\n".join(rows) or "no aliases")
+
+
+@aliases_app.command("show", help="One entity's aliases and version.")
+def aliases_show(eid: AliasEntity, as_json: JsonOpt = False) -> None:
+    _Session.as_json = as_json
+    with _errors():
+        view = _ops().aliases.get(eid)
+    _print(view.as_dict(), f"{view.entity_id} v{view.version} {view.name}: {list(view.aliases)}")
+
+
+@aliases_app.command("add", help="Give ID one more alias (folded: case and accents do not count).")
+def aliases_add(
+    eid: AliasEntity,
+    alias: Annotated[str, typer.Argument(help="The other word, e.g. couch.")],
+    expected_version: VersionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    _Session.as_json = as_json
+    with _errors():
+        ops = _ops()
+        version = _alias_version(ops, eid, expected_version)
+        result = ops.aliases.add(eid, alias, expected_version=version, actor=_Session.user)
+    _edited(result, "aliased")
+
+
+@aliases_app.command("remove", help="Remove one alias of ID.")
+def aliases_remove(
+    eid: AliasEntity,
+    alias: Annotated[str, typer.Argument(help="The alias to remove.")],
+    expected_version: VersionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    _Session.as_json = as_json
+    with _errors():
+        ops = _ops()
+        version = _alias_version(ops, eid, expected_version)
+        result = ops.aliases.remove(eid, alias, expected_version=version, actor=_Session.user)
+    _edited(result, "unaliased")
+
+
+@aliases_app.command("set", help="Replace ID's aliases with ALIAS... (none: remove them all).")
+def aliases_set(
+    eid: AliasEntity,
+    aliases: Annotated[list[str] | None, typer.Argument(metavar="ALIAS...")] = None,
+    expected_version: VersionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    _Session.as_json = as_json
+    with _errors():
+        ops = _ops()
+        version = _alias_version(ops, eid, expected_version)
+        result = ops.aliases.replace(
+            eid, list(aliases or []), expected_version=version, actor=_Session.user
+        )
+    _edited(result, "aliases set on")
+
+
 def _key_store() -> KeyStore:
     from app.auth import KeyStore
 

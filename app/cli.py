@@ -20,7 +20,9 @@ from rich.console import Console
 
 from app.catalog_cli import catalog_app
 from app.events_cli import events_app
+from app.explain_cli import explain_command
 from app.recommend_cli import recommend_app
+from app.rules_cli import rules_app
 from app.users_cli import users_app
 
 # Only typer and rich at the top: every command imports what it uses, so `kgsearch --help`
@@ -44,6 +46,8 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(events_app, name="events")
 app.add_typer(users_app, name="users")
+app.add_typer(rules_app, name="rules")
+app.command("explain")(explain_command)
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
@@ -244,9 +248,18 @@ def reindex(
             "of unchanged products.",
         ),
     ] = False,
+    retrain: Annotated[
+        bool,
+        typer.Option(
+            "--retrain",
+            help="Train the rankers and personal stage again even when the live version's "
+            "were trained on the same documents, judgments, settings and code.",
+        ),
+    ] = False,
 ) -> None:
     """Build a new index version from the graph, check it, then switch to it atomically.
-    Vectors of products whose text and encoder are unchanged are reused from the live one."""
+    Vectors of products whose text and encoder are unchanged are reused from the live one,
+    and so are its trained rankers when nothing they were trained on changed."""
     with _errors():
         engine = _engine()
         if rollback:
@@ -254,7 +267,9 @@ def reindex(
             out.print(json.dumps({"live": name, "rolled_back": True}))
             return
         with _progress() as progress:
-            manifest = engine.reindex(progress=progress, reuse_vectors=not reencode)
+            manifest = engine.reindex(
+                progress=progress, reuse_vectors=not reencode, retrain=retrain
+            )
     out.print(
         json.dumps(
             {
@@ -267,13 +282,20 @@ def reindex(
                 },
                 "seconds": {k: round(v, 2) for k, v in manifest.seconds.items()},
                 "rankers": manifest.rankers,
+                "rankers_reused_from": manifest.rankers_reused_from,
             }
         )
     )
 
 
 def _search_json(
-    engine: Engine, query: str, k: int, ranker: str | None, user: str | None = None
+    engine: Engine,
+    query: str,
+    k: int,
+    ranker: str | None,
+    user: str | None = None,
+    *,
+    exact: bool = False,
 ) -> dict[str, Any]:
     from app.schemas import SearchOut
 
@@ -281,7 +303,7 @@ def _search_json(
     service, manifest = engine.service()
     chosen = engine.make_ranker(ranker) if ranker else None
     profile = engine.shopper_profile(_user_id(user)) if user is not None else None
-    result = service.search(query, k=k, ranker=chosen, filters=None, profile=profile)
+    result = service.search(query, k=k, ranker=chosen, filters=None, profile=profile, exact=exact)
     return SearchOut.of(result, index_version=manifest.version, user=user).model_dump()
 
 
@@ -308,16 +330,22 @@ def search(
     user: Annotated[
         str | None, typer.Option(help="Personalise for this shopper (e.g. u00042).")
     ] = None,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Search as typed: no spelling correction or fuzziness.")
+    ] = False,
 ) -> None:
     """Search the live index."""
     from rich.table import Table
 
     with _errors():
-        body = _search_json(_engine(), query, k, ranker, user)
+        body = _search_json(_engine(), query, k, ranker, user, exact=exact)
     if as_json:
         print(json.dumps(body, indent=2))
         return
-    table = Table(title=f"{body['query']!r}: {body['total']} results, {body['took_ms']} ms")
+    searched = f" (searched for {body['corrected_query']!r})" if body["corrected_query"] else ""
+    table = Table(
+        title=f"{body['query']!r}{searched}: {body['total']} results, {body['took_ms']} ms"
+    )
     for col in ("#", "product", "name", "brand", "score", "bm25", "dense"):
         table.add_column(col)
     for hit in body["hits"]:
@@ -422,7 +450,9 @@ def train_ranker() -> None:
         if not engine.judged():
             _fail(f"no judgments in {engine.catalogue_dir}: run `kgsearch demo` first", 2)
         with _progress() as progress:
-            manifest = engine.reindex(progress=progress)
+            manifest = engine.reindex(progress=progress, retrain=True)
+        check = engine.versions.dir / manifest.version / "rankers" / "valid_check.json"
+        rows = json.loads(check.read_text()) if check.exists() else []
     print(
         json.dumps(
             {
@@ -432,6 +462,8 @@ def train_ranker() -> None:
                     split: {name: s["ndcg@10"] for name, s in systems.items()}
                     for split, systems in manifest.evaluation.items()
                 },
+                # Query kinds where a learned ranker trails BM25 or BERT alone on valid.
+                "valid_kinds_behind_a_single_signal": [r for r in rows if r["worse"]],
             },
             indent=2,
         )
@@ -566,22 +598,31 @@ def evaluate_recs_command(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=64,
+            help="Worker processes (default KGSEARCH_WORKERS; 0: one per CPU core).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the JSON API (OpenAPI docs at /docs)."""
     with _errors():
         engine = _engine()
-        _serve(engine, host or engine.settings.host, port or engine.settings.port)
+        _serve(engine, host or engine.settings.host, port or engine.settings.port, workers)
 
 
-def _serve(engine: Engine, host: str, port: int) -> None:
-    import uvicorn
-
-    from app.api import create_app
+def _serve(engine: Engine, host: str, port: int, workers: int | None = None) -> None:
+    from app.server import serve, worker_count
 
     engine.versions.live_path()  # fail fast if there is no index; the app warms up on start
-    err.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
-    uvicorn.run(create_app(engine), host=host, port=port, log_level=level)  # access log: INFO
+    processes = worker_count(engine.settings.workers if workers is None else workers)
+    err.print(
+        f"serving on http://{host}:{port} with {processes} worker process(es)  "
+        f"(API docs: http://{host}:{port}/docs)"
+    )
+    serve(engine, host, port, workers=processes)  # access log: INFO
 
 
 @app.command()

@@ -15,6 +15,7 @@ from synthetic.generator import CatalogSize, generate_catalog
 __all__ = [
     "backfill_events",
     "prepare_demo",
+    "seed_aliases",
     "simulate_behaviour",
     "train_recommendation_fusion",
     "write_generated",
@@ -71,6 +72,7 @@ def prepare_demo(
             )
         build.update(write_generated(engine.catalogue_dir, size=size, seed=seed, progress=progress))
         report = engine.import_catalogue(engine.catalogue_dir / "product.csv")
+        build["aliases"] = seed_aliases(engine)
         build["kge"] = engine.train_kge(model="TransE", dataset="graph", progress=progress)
         manifest = engine.reindex(progress=progress)
         marker_path.write_text(json.dumps(wanted))
@@ -93,6 +95,48 @@ def prepare_demo(
         if query.kind in SAMPLE_QUERY_KINDS and query.kind not in samples:
             samples[query.kind] = query.text
     return {"build": build, "sample_queries": list(samples.values())}
+
+
+def seed_aliases(engine: Engine) -> dict[str, int]:
+    """Give the graph the vocabulary's seeded aliases (``synthetic.aliases``: the held-out
+    third stays out), through the catalog's own validation; an alias the catalogue
+    refuses (a word that names another entity, say) is skipped and counted."""
+    from catalogue.ops import CatalogOps
+    from catalogue.validation import CatalogError
+    from kg.schema import EntityKind, category_id
+    from search.analysis import fold
+    from synthetic.aliases import alias_seeds
+
+    ops = CatalogOps(store=engine.graph)
+    values = {
+        (fold(str(e.properties.get("key", ""))), fold(str(e.properties.get("value", "")))): e.id
+        for e in engine.graph.entities(EntityKind.ATTRIBUTE_VALUE)
+    }
+    counts = {"seeded": 0, "held_out": 0, "absent": 0, "refused": 0}
+    for seed in alias_seeds():
+        if seed.held_out:
+            counts["held_out"] += 1
+            continue
+        found: str | None
+        if seed.kind == "category":
+            cid = category_id(seed.names)
+            found = cid if engine.graph.get(cid) is not None else None
+        else:
+            key = fold(seed.key or "")
+            found = next(
+                (values[(key, fold(n))] for n in seed.names if (key, fold(n)) in values), None
+            )
+        if found is None:
+            counts["absent"] += 1  # the generated catalogue has no such class or value
+            continue
+        try:
+            version = ops.aliases.get(found).version
+            ops.aliases.add(found, seed.alias, expected_version=version, actor="demo:aliases")
+        except CatalogError:
+            counts["refused"] += 1
+            continue
+        counts["seeded"] += 1
+    return counts
 
 
 def _train_personal(engine: Engine) -> dict[str, float] | str:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ingest.events import EventBatch, ShopEvent
     from ingest.progress import Progress
     from ingest.sync import LiveSync
+    from kg.rule_store import RuleStore
     from ranker.evaluation import JudgedQuery, SystemScores
     from ranker.fusion import Ranker
     from ranker.personal import PersonalModel
@@ -151,6 +152,7 @@ class Engine:
         self._profiles_lock = threading.Lock()
         self._events: EventStore | None = None
         self._events_lock = threading.Lock()
+        self._rules: RuleStore | None = None  # merchandising rules (app.rules_ops)
 
     # -- parts ------------------------------------------------------------------------------
 
@@ -257,7 +259,20 @@ class Engine:
             from ingest.sync import LiveSync
 
             self._live_sync = LiveSync(graph=self.graph)
-        return self._live_sync.catch_up(service, manifest, self.versions.dir / manifest.version)
+        caught = self._live_sync.catch_up(service, manifest, self.versions.dir / manifest.version)
+        from app.rules_ops import refresh_rules
+
+        refresh_rules(self, service)  # published rules reach search like edits do
+        return caught
+
+    @property
+    def rule_store(self) -> RuleStore:
+        """The merchandising rules, on the graph backend's kind of store."""
+        if self._rules is None:
+            from app.rules_ops import open_rule_store
+
+            self._rules = open_rule_store(self.settings)
+        return self._rules
 
     def maybe_sync(self, *, every_s: float = 1.0) -> None:
         """:meth:`sync` at most once per ``every_s`` (edits made by other processes)."""
@@ -294,13 +309,20 @@ class Engine:
             return []
         return load_judgments(queries, labels)
 
-    def reindex(self, *, progress: Progress = _quiet, reuse_vectors: bool = True) -> Manifest:
+    def reindex(
+        self, *, progress: Progress = _quiet, reuse_vectors: bool = True, retrain: bool = False
+    ) -> Manifest:
+        """Build and switch to a new version; ``retrain`` trains the rankers even when the
+        live version's were trained on the same inputs (see :mod:`ingest.ranker_reuse`)."""
         from ingest.reindex import IndexConfig, reindex
+        from synthetic.typos import typo_variants
 
         config = IndexConfig(
             recall_k=self.settings.recall_k,
             keep_versions=self.settings.keep_versions,
             reuse_vectors=reuse_vectors,
+            reuse_rankers=not retrain,
+            train_variants=typo_variants,
         )
         return reindex(
             kge_dir=self.kge_dir if (self.kge_dir / "meta.json").exists() else None,
@@ -726,6 +748,9 @@ class Engine:
         if self._events is not None:
             self._events.close()
             self._events = None
+        if self._rules is not None:
+            self._rules.close()
+            self._rules = None
 
     def wipe(self) -> None:
         """Delete the graph, every index version, the event store and the generated
@@ -733,6 +758,7 @@ class Engine:
         self.graph.drop()
         self.backend.retain([])
         self.events.drop()
+        self.rule_store.drop()
         self.close()
         self._loaded = None
         self._recs = None

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from app.api import EngineDep, _error
 from app.auth import Principal, Require, Role
 from app.engine import Engine
-from app.schemas import ErrorOut
+from app.schemas import ErrorOut, EventsOut
 from ingest.event_import import EventsRefused, rejection
 
 __all__ = ["MAX_BODY_BYTES", "MAX_EVENTS", "install_events", "router"]
@@ -109,6 +109,7 @@ def _too_large() -> BadEvents:
 
 @router.post(
     "/events",
+    response_model=EventsOut,
     responses={
         401: {"model": ErrorOut},
         403: {"model": ErrorOut},

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from app.api import BadParameter, EngineDep, _error, parse_filters
-from app.schemas import RecommendationsOut
+from app.schemas import ErrorOut, RecommendationsOut
 from recommend.diversity import Diversity
 from recommend.service import UnknownProduct
 
@@ -122,7 +122,11 @@ def _refinement(
 Refinement = Annotated[_Refinement, Depends(_refinement)]
 
 
-@router.get("/similar/{product_id}", response_model=RecommendationsOut)
+@router.get(
+    "/similar/{product_id}",
+    response_model=RecommendationsOut,
+    responses={404: {"model": ErrorOut, "description": "No such product."}},
+)
 def similar(
     request: Request,
     engine: EngineDep,

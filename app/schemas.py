@@ -67,6 +67,8 @@ class SearchOut(BaseModel):
     hits: list[HitOut]
     user: str | None = None  # the shopper the search was made for
     personalised: bool = False  # scores include the personal stage (contributions personal_*)
+    rules: dict[str, str] = {}  # rule:<id> contribution -> what the rule is, in words
+    corrected_query: str | None = None  # what was searched instead of ``query`` (spelling)
 
     @classmethod
     def of(cls, result: SearchResult, *, index_version: str, user: str | None = None) -> SearchOut:
@@ -91,7 +93,40 @@ class SearchOut(BaseModel):
             hits=[HitOut.of(h) for h in result.hits],
             user=user,
             personalised=result.personalised,
+            corrected_query=result.corrected_query,
+            rules=dict(result.rules),
         )
+
+
+class ProductOut(BaseModel):
+    """A product as the live index serves it (``GET /products/{id}``)."""
+
+    product_id: str
+    name: str
+    brand: str | None
+    product_class: str
+    category_path: list[str]
+    attributes: dict[str, str]
+    description: str
+    price: float | None
+    average_rating: float | None
+    rating_count: int
+
+
+class EventRejectedOut(BaseModel):
+    index: int  # the event's place in the request's array
+    field: str | None
+    reason: str
+
+
+class EventsOut(BaseModel):
+    """What ``POST /events`` recorded."""
+
+    received: int
+    accepted: int
+    duplicates: int
+    rejected: list[EventRejectedOut]
+    revision: int | None
 
 
 class ErrorBody(BaseModel):
@@ -102,6 +137,17 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+#: What a route behind an API key can answer before it runs (app.auth, app.limits), each
+#: an :class:`ErrorOut`: :func:`app.api.document_keyed_routes` adds them to every such
+#: route's OpenAPI entry.
+KEYED_ERRORS: dict[int, str] = {
+    401: "No key, or an unknown or revoked one.",
+    403: "The key's role may not use this route.",
+    413: "The body is larger than the limit.",
+    429: "Too many failed checks of this key; see Retry-After.",
+}
 
 
 class HealthOut(BaseModel):

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     backend_timeout_s: float = Field(default=10.0, gt=0, le=300)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Server worker processes (`kgsearch serve`); 0: one per CPU core this "
+        "process may use. Workers share the index files through the page cache.",
+    )
     ranker: str | None = Field(default=None, description="Override the index's default ranker.")
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     encoder_runtime: Literal["auto", "onnx", "torch"] = Field(
@@ -71,6 +78,12 @@ class Settings(BaseSettings):
     )
     max_delete_share: float = Field(
         default=0.1, ge=0, le=1, description="Largest share of products a replace import deletes."
+    )
+    rules_ndcg_margin: float = Field(
+        default=0.005,
+        ge=0,
+        le=1,
+        description="A rule lowering judged NDCG@10 by more needs force to publish.",
     )
     events_max_age_days: float = Field(
         default=1_095.0,

@@ -38,6 +38,15 @@ def test_search_json(small_engine: Engine) -> None:
     assert body["hits"][0]["product_id"] == "S1"
 
 
+def test_search_says_what_it_corrected_and_exact_turns_it_off(small_engine: Engine) -> None:
+    code, out, _ = run(small_engine.home, "search", "velvet sfoa", "--k", "2", "--json")
+    assert code == 0 and json.loads(out)["corrected_query"] == "velvet sofa"
+    code, out, _ = run(small_engine.home, "search", "velvet sfoa", "--json", "--exact")
+    assert code == 0 and json.loads(out)["corrected_query"] is None
+    code, out, _ = run(small_engine.home, "search", "velvet sfoa", "--k", "2")
+    assert code == 0 and "searched for 'velvet sofa'" in " ".join(out.split())
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -1,0 +1,105 @@
+"""`kgsearch serve --workers N`: N worker processes answer like the in-process service, and
+every numeric kernel runs on one thread in them."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.engine import Engine
+from app.server import worker_count
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def test_worker_count_defaults_to_the_usable_cores() -> None:
+    assert worker_count(3) == 3
+    assert worker_count(0) == len(os.sched_getaffinity(0))
+
+
+def test_serial_kernels_limit_every_pool_to_one_thread() -> None:
+    """In a fresh process (it changes process-wide state): BLAS pools already loaded and
+    those of libraries loaded afterwards both run one thread."""
+    code = (
+        "import json, numpy\n"
+        "from app.server import serial_kernels\n"
+        "serial_kernels()\n"
+        "import lightgbm  # loads OpenMP after the limit was set\n"
+        "from threadpoolctl import threadpool_info\n"
+        "print(json.dumps([p['num_threads'] for p in threadpool_info()]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    threads = json.loads(run.stdout.strip().splitlines()[-1])
+    assert threads and set(threads) == {1}
+
+
+def test_two_workers_answer_like_the_service(small_engine: Engine) -> None:
+    port = free_port()
+    env = {**os.environ, "KGSEARCH_LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "--home",
+            str(small_engine.home),
+            "serve",
+            "--workers",
+            "2",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                stderr = server.stderr.read().decode() if server.stderr else ""
+                pytest.fail(f"server did not come up: {stderr[-2000:]}")
+            time.sleep(0.5)
+        # uvicorn's supervisor starts the workers as children of the server process.
+        commands = [Path(f"/proc/{c}/cmdline").read_bytes() for c in children(server.pid)]
+        workers = [c for c in commands if b"spawn_main" in c]  # not the resource tracker
+        assert len(workers) == 2, commands
+        service, _ = small_engine.service()
+        for query in ("velvet sofa", "oak table", "lamp"):
+            expected = [h.product_id for h in service.search(query, k=5).hits]
+            for _ in range(4):  # requests spread over the workers
+                body = httpx.get(
+                    f"http://127.0.0.1:{port}/search", params={"q": query, "k": 5}, timeout=30
+                ).json()
+                assert [h["product_id"] for h in body["hits"]] == expected
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
