@@ -1,0 +1,260 @@
+"""Issue 14's figures in one run, on a copy of a built home.
+
+    python benchmarks/speed.py --home /tmp/home5k [--work DIR] [--full] [--workers 1,2]
+
+``--home`` is a home that ``kgsearch demo`` built (never changed: it is copied to
+``--work``, default a temp directory removed afterwards). In order:
+
+1. two reindexes with no change (vectors and trained rankers reused when their inputs
+   are unchanged; the first trains when the home predates the training fingerprint)
+   and, with ``--full``, a full one (every product encoded, rankers trained);
+2. in-process over the WANDS queries: bare BM25 (analysis + the keyword index's top-K,
+   no encoder, no ranker) and the full hybrid search with the version's default ranker
+   (lambdamart), p50/p99 and their ratio;
+3. for each ``--workers`` count: ``kgsearch serve --workers N``, one sequential client
+   (p50/p99) and 8 concurrent clients (QPS, p50/p99), sampling the server's RSS (every
+   process of it: the sum double-counts the index pages the workers share).
+
+The load average before and after each step is part of the report: this machine is
+shared, and its figures are only comparable under similar load. Writes
+benchmarks/results/speed-<products>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from reindex_times import commit, machine  # noqa: E402
+from search_latency import WANDS_QUERIES, load_queries, summary, throughput  # noqa: E402
+
+GOALS = {
+    "hybrid_over_bm25_p50": 1.5,
+    "http_8_clients_qps": 40.0,
+    "http_8_clients_p99_ms": 150.0,
+    "peak_rss_gib": 1.5,
+    "no_change_reindex_s": 60.0,
+    "full_reindex_s": 600.0,
+}
+
+
+def dirty() -> bool | None:
+    """Whether the tree the figures came from differs from ``commit`` (None: not a git tree)."""
+    status = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return bool(status.stdout.strip()) if status.returncode == 0 else None
+
+
+def load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def reindexes(home: Path, full: bool) -> dict[str, Any]:
+    from app.engine import Engine
+    from app.settings import Settings
+
+    out: dict[str, Any] = {}
+    engine = Engine(Settings(home=home))
+    # Twice: the first records the training fingerprint when the copied home predates it
+    # (it then trains: what every no-change reindex cost before), the second reuses.
+    runs: list[tuple[str, dict[str, bool]]] = [("no_change_1", {}), ("no_change_2", {})]
+    if full:
+        runs.append(("full", {"reuse_vectors": False, "retrain": True}))
+    for name, options in runs:
+        before = load()
+        started = time.perf_counter()
+        manifest = engine.reindex(**options)
+        out[name] = {
+            "seconds": round(time.perf_counter() - started, 1),
+            "stages": {k: round(v, 1) for k, v in manifest.seconds.items()},
+            "vectors_encoded": manifest.vectors_encoded,
+            "rankers_reused_from": manifest.rankers_reused_from,
+            "load_before": before,
+            "load_after": load(),
+        }
+        print(f"  reindex {name}: {out[name]['seconds']} s", file=sys.stderr, flush=True)
+    engine.close()
+    return out
+
+
+def in_process(home: Path, queries: list[str]) -> dict[str, Any]:
+    from app.engine import Engine
+    from app.server import serial_kernels
+    from app.settings import Settings
+
+    serial_kernels()  # as the server runs
+    engine = Engine(Settings(home=home))
+    service, manifest = engine.service()
+    for q in queries[:20]:
+        service.search(q, k=10)  # warm up: model load, page cache
+    before = load()
+    bare, full = [], []
+    for q in queries:
+        started = time.perf_counter()
+        service.keyword.search(service.analyzer.tokens(q), k=service.recall_k)
+        bare.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        service.search(q, k=10)
+        full.append((time.perf_counter() - started) * 1000)
+    engine.close()
+    b, f = summary(bare), summary(full)
+    return {
+        "ranker": manifest.default_ranker,
+        "bm25": b,
+        "hybrid": f,
+        "hybrid_over_bm25_p50": round(f["p50_ms"] / max(b["p50_ms"], 1e-6), 2),
+        "load_before": before,
+        "load_after": load(),
+    }
+
+
+def _rss_kib(pid: int) -> int:
+    """RSS of ``pid`` and its descendants (KiB)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        todo.extend(int(c) for c in children)
+    return total
+
+
+def _start(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KGSEARCH_HOME": str(home), "KGSEARCH_PORT": str(port)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "--quiet", "serve", "--workers", str(workers)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        try:
+            ready = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+            if ready.status_code == 200 and ready.json().get("warm", True):
+                return proc
+        except (httpx.HTTPError, ValueError):
+            pass
+        if proc.poll() is not None:
+            raise SystemExit("server exited during start-up")
+        time.sleep(1)
+    proc.kill()
+    raise SystemExit("server did not answer /health within 300 s")
+
+
+def over_http(home: Path, queries: list[str], workers: int, port: int) -> dict[str, Any]:
+    server = _start(home, port, workers)
+    peak = [0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss_kib(server.pid))
+            stop.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for q in queries[:40]:  # warm every worker
+                client.get("/search", params={"q": q, "k": 10}).raise_for_status()
+            before = load()
+            one = []
+            for q in queries:
+                started = time.perf_counter()
+                client.get("/search", params={"q": q, "k": 10}).raise_for_status()
+                one.append((time.perf_counter() - started) * 1000)
+        eight = throughput(port, queries, clients=8, rounds=40)
+        after = load()
+    finally:
+        stop.set()
+        sampler.join()
+        server.terminate()
+        server.wait(timeout=60)
+    return {
+        "workers": workers,
+        "one_client": summary(one),
+        "eight_clients": eight,
+        "peak_rss_mib": round(peak[0] / 1024, 1),
+        "load_before": before,
+        "load_after": after,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--queries", type=Path, default=WANDS_QUERIES)
+    parser.add_argument("--full", action="store_true", help="also time a full reindex")
+    parser.add_argument("--workers", default="1,2", help="worker counts to serve with")
+    parser.add_argument("--port", type=int, default=8791)
+    args = parser.parse_args()
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="kgsearch-speed-"))
+    home = work / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.copytree(args.home, home, symlinks=True)
+    queries = load_queries(args.queries)
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "commit": commit(),
+        "uncommitted_changes": dirty(),
+        "queries": len(queries),
+        "load_at_start": load(),
+        "goals": GOALS,
+    }
+    try:
+        print("reindex ...", file=sys.stderr, flush=True)
+        report["reindex"] = reindexes(home, args.full)
+        print("in-process ...", file=sys.stderr, flush=True)
+        report["in_process"] = in_process(home, queries)
+        report["http"] = []
+        for workers in [int(w) for w in args.workers.split(",")]:
+            print(f"HTTP with {workers} worker(s) ...", file=sys.stderr, flush=True)
+            report["http"].append(over_http(home, queries, workers, args.port))
+        from app.engine import Engine
+        from app.settings import Settings
+
+        engine = Engine(Settings(home=home))
+        report["products"] = engine.service()[1].products
+        engine.close()
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    report["load_at_end"] = load()
+    out = ROOT / "benchmarks" / "results" / f"speed-{report['products']}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
