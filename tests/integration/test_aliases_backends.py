@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_PRODUCTS, TINY, unique_namespace
+from conftest import TINY, unique_namespace
+from integration.support import small_server_engine
 
 from app.engine import Engine
-from app.settings import Settings
 from catalogue.ops import CatalogOps
-from ingest.formats import write_products
 from kg.documents import product_documents
 from kg.sqlite_store import SQLiteGraphStore
 from search.analysis import Analyzer
@@ -62,22 +61,8 @@ def test_alias_expansion_scores_alike_on_tantivy_and_elasticsearch(es_url: str) 
 def server_engine(
     neo4j_uri: str, es_url: str, tmp_path: Path, encoder: MiniLMEncoder
 ) -> Iterator[Engine]:
-    settings = Settings(
-        home=tmp_path,
-        graph_backend="neo4j",
-        neo4j_uri=neo4j_uri,
-        neo4j_namespace=unique_namespace("alias"),
-        search_backend="elasticsearch",
-        elasticsearch_url=es_url,
-        elasticsearch_prefix=unique_namespace("kgtest-"),
-        keep_versions=1,
-    )
-    write_products(tmp_path / "small.csv", SMALL_PRODUCTS)
-    engine = Engine(settings, encoder=encoder)
-    engine.import_catalogue(tmp_path / "small.csv")
-    engine.reindex()
-    yield engine
-    engine.wipe()
+    with small_server_engine(tmp_path, neo4j_uri, es_url, encoder) as engine:
+        yield engine
 
 
 def test_an_alias_edit_on_neo4j_reaches_elasticsearch_search(server_engine: Engine) -> None:

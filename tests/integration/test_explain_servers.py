@@ -7,11 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_PRODUCTS, unique_namespace
+from integration.support import small_server_engine
 
 from app.engine import Engine
-from app.settings import Settings
-from ingest.formats import write_products
 from kg.neo4j_store import Neo4jGraphStore
 from search.encoder import MiniLMEncoder
 from search.explain import compare, explain
@@ -23,22 +21,8 @@ pytestmark = pytest.mark.integration
 def server_engine(
     neo4j_uri: str, es_url: str, tmp_path: Path, encoder: MiniLMEncoder
 ) -> Iterator[Engine]:
-    settings = Settings(
-        home=tmp_path,
-        graph_backend="neo4j",
-        neo4j_uri=neo4j_uri,
-        neo4j_namespace=unique_namespace(),
-        search_backend="elasticsearch",
-        elasticsearch_url=es_url,
-        elasticsearch_prefix=unique_namespace("kgtest-"),
-        keep_versions=1,
-    )
-    write_products(tmp_path / "small.csv", SMALL_PRODUCTS)
-    engine = Engine(settings, encoder=encoder)
-    engine.import_catalogue(tmp_path / "small.csv")
-    engine.reindex()
-    yield engine
-    engine.wipe()
+    with small_server_engine(tmp_path, neo4j_uri, es_url, encoder) as engine:
+        yield engine
 
 
 def test_explain_on_neo4j_and_elasticsearch(server_engine: Engine) -> None:

@@ -7,12 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_PRODUCTS, unique_namespace
+from integration.support import small_server_engine
 
 from app.engine import Engine
 from app.rules_ops import RuleOps
-from app.settings import Settings
-from ingest.formats import write_products
 from kg.rule_store import Neo4jRuleStore
 from search.encoder import MiniLMEncoder
 from search.rules import RuleSpec
@@ -22,22 +20,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def engine(neo4j_uri: str, es_url: str, tmp_path: Path, encoder: MiniLMEncoder) -> Iterator[Engine]:
-    settings = Settings(
-        home=tmp_path,
-        graph_backend="neo4j",
-        neo4j_uri=neo4j_uri,
-        neo4j_namespace=unique_namespace(),
-        search_backend="elasticsearch",
-        elasticsearch_url=es_url,
-        elasticsearch_prefix=unique_namespace("kgtest-"),
-        keep_versions=1,
-    )
-    write_products(tmp_path / "small.csv", SMALL_PRODUCTS)
-    built = Engine(settings, encoder=encoder)
-    built.import_catalogue(tmp_path / "small.csv")
-    built.reindex()
-    yield built
-    built.wipe()
+    with small_server_engine(tmp_path, neo4j_uri, es_url, encoder) as engine:
+        yield engine
 
 
 def _top(engine: Engine, query: str) -> list[str]:
