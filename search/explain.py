@@ -200,6 +200,12 @@ class _Run:
         ids = self.candidates.product_ids
         return any(ids[row] == pid for row in self.ruled.hidden)
 
+    def hiding_rule(self, pid: str) -> str:
+        """The words of the rule that hid ``pid`` (the lowest rule id when several did)."""
+        ids = self.candidates.product_ids
+        key = next(k for row, k in sorted(self.ruled.hidden_by.items()) if ids[row] == pid)
+        return self.ruled.labels.get(key, key)
+
 
 def _run(
     service: SearchService, query: str, filters: Filters | None, ranker: Ranker | None
@@ -616,7 +622,10 @@ def _explain(run: _Run, pid: str, k: int, store: GraphStore | None) -> Explanati
         "notes": tuple(run.notes),
     }
     if run.hidden(pid):
-        verdict = "recalled, then hidden by a merchandising rule (see /merchandising/rules)"
+        verdict = (
+            f"recalled, then hidden by a merchandising rule: {run.hiding_rule(pid)} "
+            "(see /merchandising/rules)"
+        )
         return Explanation(stage="rule", verdict=verdict, rank=None, score=None, **base)
     if row is None:
         stage: Stage = "filter" if filt is not None and not filt.passed else "recall"

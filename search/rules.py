@@ -271,6 +271,7 @@ class Applied:
 
     scores: np.ndarray
     hidden: set[int] = field(default_factory=set)
+    hidden_by: dict[int, str] = field(default_factory=dict)  # row -> the first hiding rule's key
     pins: list[tuple[int, int, int]] = field(default_factory=list)  # (position, rule id, row)
     parts: dict[str, np.ndarray] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
@@ -419,6 +420,8 @@ class RuleSet:
             out.labels[key] = rule.label
             if rule.action == "hide":
                 out.hidden.update(at.tolist())
+                for row in at.tolist():
+                    out.hidden_by.setdefault(row, key)
                 continue
             delta = np.zeros(len(ids))
             delta[at] = (rule.factor - 1.0) * np.abs(out.scores[at])

@@ -149,6 +149,7 @@ def test_published_rules_are_in_the_explanation(
         hidden = get(client, keys.viewer, "/explain", q=QUERY, product_id="S3").json()
         assert hidden["stage"] == "rule" and hidden["rank"] is None
         assert "hidden by a merchandising rule" in hidden["verdict"]
+        assert f"rule #{made[1]}: hide" in hidden["verdict"]
     finally:
         for rule_id in made:
             engine.rule_store.delete(rule_id, expected_version=None, actor="cleanup")
