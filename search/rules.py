@@ -376,6 +376,20 @@ class RuleSet:
         named = {_normal(c) for c in filters.category} if filters is not None else set()
         return [r for r in self.rules if r.start <= now < r.end and r.in_scope(text, linked, named)]
 
+    def pinned(
+        self,
+        query: str,
+        qgraph: QueryGraph | None,
+        filters: Filters | None,
+        *,
+        now: float | None = None,
+    ) -> list[str]:
+        """The products the live pins for this request place, lower rule id first. Recall
+        adds them to the candidates: a pin names its product, so no source has to find it
+        (the caller still keeps out what the shopper's filters exclude)."""
+        active = self.active(query, qgraph, filters, time.time() if now is None else now)
+        return [r.product for r in active if r.action == "pin" and r.product]
+
     def apply(
         self,
         query: str,

@@ -278,10 +278,17 @@ class SearchService:
         expanded: list[str] = []
         if graph is not None and qgraph is not None and (allowed is None or allowed):
             expanded = graph.expand(qgraph, allowed)
+        # A published pin names its product: it is a candidate whether or not a source
+        # found it, unless the shopper's filters exclude it.
+        pinned = [
+            p for p in self.rules.pinned(query, qgraph, filters) if allowed is None or p in allowed
+        ]
         from_keyword = {pid for pid, _ in keyword_hits}
         from_dense = {pid for pid, _ in dense_hits}
         ids = tuple(
-            dict.fromkeys([*(p for p, _ in keyword_hits), *(p for p, _ in dense_hits), *expanded])
+            dict.fromkeys(
+                [*(p for p, _ in keyword_hits), *(p for p, _ in dense_hits), *expanded, *pinned]
+            )
         )
         ids = tuple(p for p in ids if p in state.documents)
         dense = self.vectors.scores(vector, ids)

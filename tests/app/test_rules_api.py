@@ -270,6 +270,35 @@ def test_a_pin_takes_its_slot(client: TestClient, merch: dict[str, str]) -> None
     assert _top(client, "velvet sofa")[0] == "S3"
 
 
+def test_a_pin_places_a_product_no_source_recalled_but_not_past_filters(
+    client: TestClient, merch: dict[str, str], engine: Engine
+) -> None:
+    query = "quantum physics textbook"  # about nothing in the catalogue
+    service, _ = engine.service()
+    recalled = set(service.candidates(query).product_ids)
+    outsiders = sorted(set(service.documents) - recalled)  # the query finds them by no source
+    assert outsiders, recalled
+    outsider = outsiders[0]
+    pin = _create(
+        client,
+        merch,
+        action="pin",
+        product=outsider,
+        position=2,
+        scope={"kind": "exact", "value": query},
+    )
+    client.post(
+        f"{URL}/{pin['id']}/publish", json={"force": True}, headers=merch
+    ).raise_for_status()
+    top = _top(client, query)
+    assert outsider in top and top.index(outsider) == min(1, len(top) - 1)
+    brand = service.documents[outsider].brand
+    other = next(d.brand for d in service.documents.values() if d.brand and d.brand != brand)
+    filtered = client.get("/search", params={"q": query, "filter": f"brand:{other}"}).json()
+    assert outsider not in [h["product_id"] for h in filtered["hits"]]
+    assert any(f"pins {outsider}" in note for note in filtered["notes"])
+
+
 def test_preview_and_the_ndcg_margin(client: TestClient, merch: dict[str, str]) -> None:
     bury = _create(
         client,
