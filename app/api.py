@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 SEARCH_PARAMS = frozenset(
     {
-        *("q", "k", "offset", "ranker", "filter", "user", "brand_cap", "exact"),
+        *("q", "k", "offset", "ranker", "filter", "user", "brand_cap", "exact", "explain"),
         *("price_min", "price_max", "rating_min", "rating_max"),
     }
 )
@@ -307,6 +307,13 @@ def create_app(engine: Engine) -> FastAPI:
             bool,
             Query(description="Search the words as typed: no spelling correction, no fuzziness."),
         ] = False,
+        explain: Annotated[
+            bool,
+            Query(
+                description="Give each hit its contributions (the ranker's, personal, rules), "
+                "which sum to its score. Off by default: they cost more than the search."
+            ),
+        ] = False,
     ) -> Any:
         unknown = sorted(set(request.query_params) - SEARCH_PARAMS)
         if unknown:
@@ -338,6 +345,7 @@ def create_app(engine: Engine) -> FastAPI:
             profile=profile,
             brand_cap=brand_cap,
             exact=exact,
+            explain=explain,
         )
         return SearchOut.of(result, index_version=manifest.version, user=user)
 

@@ -296,6 +296,7 @@ def _search_json(
     user: str | None = None,
     *,
     exact: bool = False,
+    explain: bool = False,
 ) -> dict[str, Any]:
     from app.schemas import SearchOut
 
@@ -303,7 +304,9 @@ def _search_json(
     service, manifest = engine.service()
     chosen = engine.make_ranker(ranker) if ranker else None
     profile = engine.shopper_profile(_user_id(user)) if user is not None else None
-    result = service.search(query, k=k, ranker=chosen, filters=None, profile=profile, exact=exact)
+    result = service.search(
+        query, k=k, ranker=chosen, filters=None, profile=profile, exact=exact, explain=explain
+    )
     return SearchOut.of(result, index_version=manifest.version, user=user).model_dump()
 
 
@@ -333,12 +336,19 @@ def search(
     exact: Annotated[
         bool, typer.Option("--exact", help="Search as typed: no spelling correction or fuzziness.")
     ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Give each hit its contributions (with --json); `kgsearch explain` words them.",
+        ),
+    ] = False,
 ) -> None:
     """Search the live index."""
     from rich.table import Table
 
     with _errors():
-        body = _search_json(_engine(), query, k, ranker, user, exact=exact)
+        body = _search_json(_engine(), query, k, ranker, user, exact=exact, explain=explain)
     if as_json:
         print(json.dumps(body, indent=2))
         return

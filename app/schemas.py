@@ -69,6 +69,7 @@ class SearchOut(BaseModel):
     personalised: bool = False  # scores include the personal stage (contributions personal_*)
     rules: dict[str, str] = {}  # rule:<id> contribution -> what the rule is, in words
     corrected_query: str | None = None  # what was searched instead of ``query`` (spelling)
+    explained: bool = False  # hits carry contributions (``explain=true``); else they are {}
 
     @classmethod
     def of(cls, result: SearchResult, *, index_version: str, user: str | None = None) -> SearchOut:
@@ -95,6 +96,7 @@ class SearchOut(BaseModel):
             personalised=result.personalised,
             corrected_query=result.corrected_query,
             rules=dict(result.rules),
+            explained=result.explained,
         )
 
 

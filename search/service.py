@@ -1,8 +1,10 @@
 """The search service: query -> recall (keyword ∪ dense) -> signals -> ranker -> hits.
 
-Every hit carries every signal's value and the ranker's per-signal contributions, so a
-merchandiser can see why a product is where it is. A ranker that fails at query time
-is replaced by RRF for that request, and the response says so (``degraded``).
+Every hit carries every signal's value and, when asked (``explain=True``), the ranker's
+per-signal contributions, so a merchandiser can see why a product is where it is; a
+shopper's page does not pay for them (TreeSHAP is most of a LambdaMART search's time).
+A ranker that fails at query time is replaced by RRF for that request, and the response
+says so (``degraded``).
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ class SearchResult:
     personalised: bool = False  # the personal stage added to the scores (see ranker.personal)
     rules: Mapping[str, str] = field(default_factory=dict)  # rule:<id> -> its words
     corrected_query: str | None = None  # what was searched instead of ``query`` (spelling)
+    explained: bool = False  # hits carry their contributions (``explain=True``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,8 +360,13 @@ class SearchService:
         profile: ShopperProfile | None = None,
         brand_cap: int | None = None,
         exact: bool = False,
+        explain: bool = False,
     ) -> SearchResult:
         """Rank the query's candidates and return page ``offset // k``.
+
+        With ``explain`` each hit carries its contributions (the ranker's, the personal
+        stage's, each rule's), which sum to its score; without, ``contributions`` is empty
+        and the ranker's explanation (TreeSHAP for LambdaMART) is not computed.
 
         With a non-empty ``profile`` and a personal model trained over this ranker, each
         score gains its personal part (``ranker.personal``), shown as its own contributions;
@@ -393,10 +401,12 @@ class SearchService:
             scores = ruled.scores
             order = ruled.reorder(self._order(candidates, scores, brand_cap, k, state))
             page = order[offset : offset + k]
-            parts = ranker.explain(candidates, page)
-            if personal is not None:
-                parts.update(personal.explain(candidates, page))
-            parts.update(ruled.explain(page))
+            parts: dict[str, np.ndarray] = {}
+            if explain:
+                parts = dict(ranker.explain(candidates, page))
+                if personal is not None:
+                    parts.update(personal.explain(candidates, page))
+                parts.update(ruled.explain(page))
             used = ranker.name
         except Exception as exc:  # a broken ranker must not take search down
             log.exception("ranker %s failed; falling back to rrf", ranker.name)
@@ -405,8 +415,10 @@ class SearchService:
             scores = ruled.scores
             order = ruled.reorder(self._order(candidates, scores, brand_cap, k, state))
             page = order[offset : offset + k]
-            parts = self._fallback.explain(candidates, page)
-            parts.update(ruled.explain(page))
+            parts = {}
+            if explain:
+                parts = dict(self._fallback.explain(candidates, page))
+                parts.update(ruled.explain(page))
             used, degraded, personal = self._fallback.name, True, None
             notes.append(f"ranker {ranker.name!r} failed ({exc}); results ranked by rrf")
         hits = tuple(
@@ -431,6 +443,7 @@ class SearchService:
             personalised=personal is not None,
             rules=ruled.labels,
             corrected_query=spelled.text if spelled.changed else None,
+            explained=explain,
         )
 
     def _personal_stage(

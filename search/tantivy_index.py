@@ -52,6 +52,7 @@ class TantivyKeywordIndex:
         self._lock = threading.Lock()
         self._index.reload()
         self._searcher = self._index.searcher()
+        self._known: tuple[tantivy.Searcher | None, dict[tuple[int, int], str]] = (None, {})
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -112,7 +113,21 @@ class TantivyKeywordIndex:
     def _ids(
         self, searcher: tantivy.Searcher, hits: list[tuple[float, tantivy.DocAddress]]
     ) -> list[tuple[str, float]]:
-        return [(searcher.doc(addr)[_ID][0], float(score)) for score, addr in hits]
+        """(product id, score) of each hit. Loading a stored document to read its id costs
+        more than the search at ~1,000 hits a request, so ids are remembered per searcher
+        (an address means the same document until the next reload)."""
+        owner, known = self._known  # one read: another thread may swap it meanwhile
+        if owner is not searcher:
+            known = {}
+            self._known = (searcher, known)
+        out = []
+        for score, addr in hits:
+            key = (addr.segment_ord, addr.doc)
+            pid = known.get(key)
+            if pid is None:
+                pid = known[key] = searcher.doc(addr)[_ID][0]
+            out.append((pid, float(score)))
+        return out
 
     def search(
         self, tokens: Sequence[str], *, k: int, fuzzy: EditRule | None = None

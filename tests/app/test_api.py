@@ -97,6 +97,15 @@ def test_search_shape(client: TestClient) -> None:
     assert hit["product_id"] == "S1"
     assert {"product_id", "name", "score", "signals", "contributions"} <= set(hit)
     assert {"bm25", "dense", "bm25_name"} <= set(hit["signals"])
+    assert body["explained"] is False and hit["contributions"] == {}  # asked for below
+
+
+def test_search_explain_gives_contributions_that_sum_to_the_score(client: TestClient) -> None:
+    body = client.get("/search", params={"q": "blue velvet sofa", "k": 3, "explain": "true"}).json()
+    assert body["explained"] is True
+    for hit in body["hits"]:
+        assert hit["contributions"]
+        assert sum(hit["contributions"].values()) == pytest.approx(hit["score"], abs=1e-4)
 
 
 def test_search_filters_ranker_and_paging(client: TestClient) -> None:

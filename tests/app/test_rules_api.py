@@ -245,7 +245,7 @@ def test_hits_carry_the_rule_as_a_named_worded_contribution(
     client.post(
         f"{URL}/{boost['id']}/publish", json={"force": True}, headers=merch
     ).raise_for_status()
-    body = client.get("/search", params={"q": "sofa", "k": 5}).json()
+    body = client.get("/search", params={"q": "sofa", "k": 5, "explain": "true"}).json()
     key = f"rule:{boost['id']}"
     assert body["rules"][key] == f"rule #{boost['id']}: boost Birchley in Sofas ×1.5"
     hit = next(h for h in body["hits"] if h["product_id"] == "S2")

@@ -47,7 +47,7 @@ def test_rules_on_neo4j_steer_elasticsearch_searches(engine: Engine) -> None:
     )
     ops.publish(boost.id, actor="ann")
     service, _ = engine.service()
-    result = service.search("sofa", k=5)
+    result = service.search("sofa", k=5, explain=True)
     s2 = next(h for h in result.hits if h.product_id == "S2")
     assert s2.contributions[f"rule:{boost.id}"] != 0.0
     assert result.rules[f"rule:{boost.id}"] == f"rule #{boost.id}: boost Birchley in Sofas ×2"

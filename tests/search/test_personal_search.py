@@ -171,9 +171,9 @@ def test_without_a_user_the_ranking_is_exactly_todays(
         scores = today.ranker.score(candidates)
         order = [candidates.product_ids[i] for i in tie_order(candidates, scores)[:20]]
         for result in (
-            twin.search(query, k=20),
-            twin.search(query, k=20, profile=None),
-            twin.search(query, k=20, profile=ShopperProfile.blank("nobody")),
+            twin.search(query, k=20, explain=True),
+            twin.search(query, k=20, profile=None, explain=True),
+            twin.search(query, k=20, profile=ShopperProfile.blank("nobody"), explain=True),
         ):
             assert [h.product_id for h in result.hits] == [h.product_id for h in before.hits]
             assert [h.score for h in result.hits] == [h.score for h in before.hits]
@@ -214,7 +214,7 @@ def test_the_personal_part_is_its_own_contribution_and_the_parts_sum_to_the_scor
         events=3,
         updated=1.0,
     )
-    mine = twin.search("sofa", k=10, profile=fan)
+    mine = twin.search("sofa", k=10, profile=fan, explain=True)
     assert mine.personalised
     for hit in mine.hits:
         parts = hit.contributions

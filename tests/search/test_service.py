@@ -27,7 +27,8 @@ def test_semantic_match_without_shared_words(small_engine: Engine) -> None:
 
 def test_every_hit_carries_every_signal_and_contributions_sum(small_engine: Engine) -> None:
     service, _ = small_engine.service()
-    result = service.search("blue velvet chair", k=5)
+    result = service.search("blue velvet chair", k=5, explain=True)
+    assert result.explained
     expected = {
         "bm25",
         "dense",
@@ -46,6 +47,20 @@ def test_every_hit_carries_every_signal_and_contributions_sum(small_engine: Engi
         assert sum(hit.contributions.values()) == pytest.approx(hit.score, abs=1e-9)
     assert [h.rank for h in result.hits] == list(range(1, len(result.hits) + 1))
     assert result.ranker == "linear"
+
+
+def test_contributions_only_when_asked_and_the_ranking_is_the_same(small_engine: Engine) -> None:
+    service, _ = small_engine.service()
+
+    for ranker in (None, small_engine.make_ranker("rrf")):
+        plain = service.search("blue velvet chair", k=5, ranker=ranker)
+        full = service.search("blue velvet chair", k=5, ranker=ranker, explain=True)
+        assert not plain.explained and full.explained
+        assert all(h.contributions == {} for h in plain.hits)
+        assert all(h.contributions for h in full.hits)
+        assert [(h.product_id, h.score) for h in plain.hits] == [
+            (h.product_id, h.score) for h in full.hits
+        ]
 
 
 def test_pagination_is_consistent(small_engine: Engine) -> None:
