@@ -27,6 +27,7 @@ from search.es_queries import (
     restricted_field_query,
 )
 from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS, KeywordDoc
+from search.sources import Tops
 from search.spelling import EditRule
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ __all__ = [
     "BulkError",
     "ElasticsearchAdmin",
     "ElasticsearchKeywordIndex",
+    "ElasticsearchSources",
     "ElasticsearchVectorIndex",
 ]
 
@@ -153,14 +155,17 @@ class ElasticsearchKeywordIndex(_Base):
         if not tokens:
             return []
         with _translate(self.url):
-            response = self.client.search(
-                index=self.index,
-                query=keyword_query(tokens, self._weights, fuzzy),
-                size=k,
-                source=False,
-                track_total_hits=False,
-            )
-        return [(h["_id"], float(h["_score"])) for h in response["hits"]["hits"]]
+            response = self.client.search(index=self.index, **self.search_body(tokens, k, fuzzy))
+        return _hits(response.body)
+
+    def search_body(self, tokens: Sequence[str], k: int, fuzzy: EditRule | None) -> dict[str, Any]:
+        """The keyword recall request: weighted BM25 over the fields, top ``k``."""
+        return {
+            "query": keyword_query(tokens, self._weights, fuzzy),
+            "size": k,
+            "_source": False,
+            "track_total_hits": False,
+        }
 
     def field_scores(
         self,
@@ -169,26 +174,36 @@ class ElasticsearchKeywordIndex(_Base):
         *,
         fuzzy: EditRule | None = None,
     ) -> dict[str, dict[str, float]]:
-        out: dict[str, dict[str, float]] = {f: {} for f in KEYWORD_FIELDS}
         if not tokens or not product_ids:
-            return out
+            return {f: {} for f in KEYWORD_FIELDS}
         searches: list[dict[str, Any]] = []
-        for field in KEYWORD_FIELDS:
-            searches.append({"index": self.index})
-            searches.append(
-                {
-                    "query": restricted_field_query(field, tokens, product_ids, fuzzy),
-                    "size": len(product_ids),
-                    "_source": False,
-                    "track_total_hits": False,
-                }
-            )
+        for body in self.field_bodies(tokens, product_ids, fuzzy):
+            searches += [{"index": self.index}, body]
         with _translate(self.url):
             response = self.client.msearch(searches=searches)
-        for field, result in zip(KEYWORD_FIELDS, response["responses"], strict=True):
-            if "error" in result:
-                raise RuntimeError(f"field {field} scoring failed: {result['error']}")
-            out[field] = {h["_id"]: float(h["_score"]) for h in result["hits"]["hits"]}
+        return self.read_fields(response["responses"])
+
+    def field_bodies(
+        self, tokens: Sequence[str], product_ids: Sequence[str], fuzzy: EditRule | None
+    ) -> list[dict[str, Any]]:
+        """One request per field (:data:`KEYWORD_FIELDS` order): its BM25 for the given
+        products only."""
+        return [
+            {
+                "query": restricted_field_query(field, tokens, product_ids, fuzzy),
+                "size": len(product_ids),
+                "_source": False,
+                "track_total_hits": False,
+            }
+            for field in KEYWORD_FIELDS
+        ]
+
+    @staticmethod
+    def read_fields(responses: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+        """The answers to :meth:`field_bodies`, as field -> product -> BM25."""
+        out: dict[str, dict[str, float]] = {}
+        for field, result in zip(KEYWORD_FIELDS, responses, strict=True):
+            out[field] = dict(_hits(_ok(result, f"field {field} scoring")))
         return out
 
 
@@ -230,14 +245,25 @@ class ElasticsearchVectorIndex(_Base):
         self, vector: npt.NDArray[np.float32], k: int, ids: Sequence[str] | None
     ) -> list[tuple[str, float]]:
         with _translate(self.url):
-            response = self.client.search(
-                index=self.index,
-                knn=knn_query(vector, k=k, ids=ids),
-                size=k,
-                source=False,
-                track_total_hits=False,
-            )
-        return [(h["_id"], dot_from_score(float(h["_score"]))) for h in response["hits"]["hits"]]
+            response = self.client.search(index=self.index, **self.knn_body(vector, k, ids))
+        return self.read_knn(response.body)
+
+    @staticmethod
+    def knn_body(
+        vector: npt.NDArray[np.float32], k: int, ids: Sequence[str] | None
+    ) -> dict[str, Any]:
+        """The top ``k`` by cosine, among ``ids`` when given."""
+        return {
+            "knn": knn_query(vector, k=k, ids=ids),
+            "size": k,
+            "_source": False,
+            "track_total_hits": False,
+        }
+
+    @staticmethod
+    def read_knn(response: Mapping[str, Any]) -> list[tuple[str, float]]:
+        """(product id, cosine) of a :meth:`knn_body` answer."""
+        return [(pid, dot_from_score(score)) for pid, score in _hits(response)]
 
     def search(
         self, vector: npt.NDArray[np.float32], *, k: int, allowed: frozenset[str] | None = None
@@ -254,6 +280,88 @@ class ElasticsearchVectorIndex(_Base):
         if not product_ids:
             return {}
         return dict(self._knn(vector, len(product_ids), list(product_ids)))
+
+
+def _hits(response: Mapping[str, Any]) -> list[tuple[str, float]]:
+    return [(h["_id"], float(h["_score"])) for h in response["hits"]["hits"]]
+
+
+def _ok(result: Mapping[str, Any], what: str) -> Mapping[str, Any]:
+    """One answer of an ``_msearch``: each fails on its own, inside a 200."""
+    if "error" in result:
+        error = result["error"]
+        status = int(result.get("status", 500))
+        message = f"{what} failed: {error}"
+        if status in (429, 502, 503, 504):
+            raise BackendUnavailable("elasticsearch", message)
+        raise BackendError("elasticsearch", message)
+    return result
+
+
+class ElasticsearchSources:
+    """A search's two reads of one Elasticsearch index (keyword fields and vector in the
+    same documents), each one ``_msearch``: the keyword top and the kNN top together,
+    then the candidates' per-field BM25 and exact cosine together (``search.sources``).
+    The request bodies are the single-index ones, so the answers are the same."""
+
+    def __init__(
+        self, keyword: ElasticsearchKeywordIndex, vectors: ElasticsearchVectorIndex
+    ) -> None:
+        if (keyword.url, keyword.index) != (vectors.url, vectors.index):
+            raise ValueError("keyword and vectors must be the same Elasticsearch index")
+        self.keyword, self.vectors = keyword, vectors
+
+    def _msearch(self, bodies: list[dict[str, Any]]) -> list[Mapping[str, Any]]:
+        if not bodies:
+            return []
+        searches: list[dict[str, Any]] = []
+        for body in bodies:
+            searches += [{"index": self.keyword.index}, body]
+        with _translate(self.keyword.url):
+            response = self.keyword.client.msearch(searches=searches)
+        return list(response["responses"])
+
+    def top(
+        self,
+        tokens: Sequence[str],
+        vector: npt.NDArray[np.float32],
+        *,
+        keyword_k: int,
+        dense_k: int,
+        fuzzy: EditRule | None,
+        allowed: frozenset[str] | None,
+    ) -> Tops:
+        bodies = []
+        ask_keyword = bool(tokens) and keyword_k > 0
+        ask_dense = dense_k > 0 and (allowed is None or bool(allowed))
+        if ask_keyword:
+            bodies.append(self.keyword.search_body(tokens, keyword_k, fuzzy))
+        if ask_dense:
+            ids = sorted(allowed) if allowed is not None else None
+            bodies.append(self.vectors.knn_body(vector, dense_k, ids))
+        answers = iter(self._msearch(bodies))
+        keyword = _hits(_ok(next(answers), "keyword recall")) if ask_keyword else []
+        dense = self.vectors.read_knn(_ok(next(answers), "kNN recall")) if ask_dense else []
+        return Tops(keyword, dense)
+
+    def score(
+        self,
+        tokens: Sequence[str],
+        vector: npt.NDArray[np.float32],
+        ids: Sequence[str],
+        *,
+        fuzzy: EditRule | None,
+    ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+        if not ids:
+            return {f: {} for f in KEYWORD_FIELDS}, {}
+        bodies = [self.vectors.knn_body(vector, len(ids), list(ids))]
+        if tokens:
+            bodies += self.keyword.field_bodies(tokens, ids, fuzzy)
+        answers = self._msearch(bodies)
+        dense = dict(self.vectors.read_knn(_ok(answers[0], "candidate cosine")))
+        if not tokens:
+            return {f: {} for f in KEYWORD_FIELDS}, dense
+        return self.keyword.read_fields(answers[1:]), dense
 
 
 class ElasticsearchAdmin:

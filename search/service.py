@@ -32,6 +32,7 @@ from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS, KeywordIndex, 
 from search.personal import ShopperProfile
 from search.personal_signals import with_personal_signals
 from search.rules import NO_RULES, Applied, RuleSet
+from search.sources import RecallSources, sources_for
 from search.spelling import Correction, EditRule, SpellCorrector
 from search.vector import VectorIndex
 
@@ -160,6 +161,8 @@ class SearchService:
             encoder,
             analyzer,
         )
+        #: How a search reads both indexes: one ``_msearch`` per read on Elasticsearch.
+        self.sources: RecallSources = sources_for(keyword, vectors)
         self.ranker = ranker
         self._state = Snapshot(
             {d.product_id: d for d in documents}, FilterIndex(documents), graph, 0
@@ -262,21 +265,22 @@ class SearchService:
             tokens = graph.expand_tokens(tokens)
         vector = self.encoder.encode([query])[0]
 
-        keyword_hits: list[tuple[str, float]] = []
-        if tokens and (allowed is None or allowed):
-            # With a filter, over-fetch and keep what passes; dense search filters exactly.
-            fetch = self.recall_k if allowed is None else self.recall_k * 5
-            keyword_hits = self.keyword.search(tokens, k=fetch, fuzzy=fuzzy)
-            if allowed is not None:
-                keyword_hits = [h for h in keyword_hits if h[0] in allowed]
-            keyword_hits = keyword_hits[: self.recall_k]
-        dense_hits: list[tuple[str, float]] = []
-        if allowed is None or allowed:
-            dense_hits = [
-                h
-                for h in self.vectors.search(vector, k=self.recall_k, allowed=allowed)
-                if h[1] >= self.dense_min_score
-            ]
+        # With a filter, over-fetch keyword hits and keep what passes; dense search filters
+        # exactly. Nothing passes an empty filter: neither source is asked.
+        some = allowed is None or bool(allowed)
+        tops = self.sources.top(
+            tokens,
+            vector,
+            keyword_k=(self.recall_k if allowed is None else self.recall_k * 5) if some else 0,
+            dense_k=self.recall_k if some else 0,
+            fuzzy=fuzzy,
+            allowed=allowed,
+        )
+        keyword_hits = tops.keyword
+        if allowed is not None:
+            keyword_hits = [h for h in keyword_hits if h[0] in allowed]
+        keyword_hits = keyword_hits[: self.recall_k]
+        dense_hits = [h for h in tops.dense if h[1] >= self.dense_min_score]
         qgraph = graph.understand(query) if graph is not None else None
         expanded: list[str] = []
         if graph is not None and qgraph is not None and (allowed is None or allowed):
@@ -294,7 +298,7 @@ class SearchService:
             )
         )
         ids = tuple(p for p in ids if p in state.documents)
-        dense = self.vectors.scores(vector, ids)
+        per_field, dense = self.sources.score(tokens, vector, ids, fuzzy=fuzzy)
         missing = [pid for pid in ids if pid not in dense]
         if missing and self._begun != state.generation:
             ids = tuple(p for p in ids if p in dense)  # deleted by an edit since this began
@@ -304,7 +308,6 @@ class SearchService:
                 "the keyword and vector indexes disagree: run `kgsearch reindex`"
             )
 
-        per_field = self.keyword.field_scores(tokens, ids, fuzzy=fuzzy)
         field_matrix = np.array(
             [[per_field[f].get(pid, 0.0) for pid in ids] for f in KEYWORD_FIELDS],
             dtype=np.float64,

@@ -195,3 +195,62 @@ def test_two_deployments_sharing_a_prefix_never_touch_each_others_indexes(es_url
         ours.drop([f"{prefix}-v0001", f"{prefix}-v0002"])
         ours.close()
         theirs.close()
+
+
+def test_elasticsearch_answers_a_search_in_two_round_trips_with_the_same_answers(
+    es_url: str,
+) -> None:
+    """The keyword and kNN tops in one ``_msearch``, the candidates' per-field BM25 and
+    cosine in another: the same hits and scores as asking each index on its own, in two
+    requests instead of four (issue 14)."""
+    import numpy as np
+
+    from search.es_index import ElasticsearchSources, ElasticsearchVectorIndex
+    from search.sources import SeparateSources, sources_for
+
+    store = SQLiteGraphStore(path=":memory:")
+    CatalogOps(store=store).imports.run(TINY / "product.csv", actor="test")
+    analyzer = Analyzer()
+    products = product_documents(store)
+    rng = np.random.default_rng(14)
+    vectors = rng.normal(size=(len(products), 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    admin = ElasticsearchAdmin(url=es_url, prefix=unique_namespace("kgtest-"))
+    name = admin.create("v1", dim=8)
+    keyword = ElasticsearchKeywordIndex(url=es_url, index=name)
+    dense = ElasticsearchVectorIndex(url=es_url, index=name, dim=8)
+    try:
+        keyword.upsert([keyword_doc(d, analyzer) for d in products])
+        dense.upsert([d.product_id for d in products], vectors)
+        joint, separate = sources_for(keyword, dense), SeparateSources(keyword, dense)
+        assert isinstance(joint, ElasticsearchSources)
+        requests: list[str] = []
+        client = keyword.client
+        for method in ("search", "msearch"):
+            real = getattr(client, method)
+
+            def counted(*args: object, _real: object = real, _m: str = method, **kw: object):  # type: ignore[no-untyped-def]
+                requests.append(_m)
+                return _real(*args, **kw)  # type: ignore[operator]
+
+            setattr(client, method, counted)
+        allowed = frozenset(d.product_id for d in products[::2])
+        for text in ("velvet sofa", "oak table", "lamp"):
+            tokens, query = analyzer.tokens(text), vectors[len(text) % len(products)]
+            for filtered in (None, allowed):
+                asks = {"keyword_k": 20, "dense_k": 10, "fuzzy": None, "allowed": filtered}
+                requests.clear()
+                tops = joint.top(tokens, query, **asks)  # type: ignore[arg-type]
+                assert requests == ["msearch"]
+                assert tops == separate.top(tokens, query, **asks)  # type: ignore[arg-type]
+                assert tops.keyword and tops.dense
+                ids = list(dict.fromkeys([p for p, _ in tops.keyword + tops.dense]))
+                requests.clear()
+                scored = joint.score(tokens, query, ids, fuzzy=None)
+                assert requests == ["msearch"]
+                assert scored == separate.score(tokens, query, ids, fuzzy=None)
+                assert set(scored[1]) == set(ids)
+    finally:
+        keyword.close()
+        admin.drop(admin.versions())
+        admin.close()
