@@ -64,9 +64,12 @@ def test_a_products_own_typo_gives_way_to_the_common_word(corrector: SpellCorrec
 
 
 def test_known_short_and_numeric_words_are_left_as_typed(corrector: SpellCorrector) -> None:
-    for query in ("blue lounge chair", "P000123", "12x20 oak", "oka", "tell time stove"):
+    for query in ("blue lounge chair", "P000123", "12x20 oak", "ok", "tell time stove"):
         result = corrector.correct(query)
         assert result.text == query and not result.changed
+    # A 3-letter word no product uses gets one edit (a known one is never touched).
+    assert corrector.correct("oka table").text == "oak table"
+    assert DEFAULT_EDIT_RULE.max_edits("oka") == 0  # fuzzy matching stays stricter
     assert corrector.correct("lougne P000123 12x2o").text == "lounge P000123 12x2o"
     # The typed text around a corrected word is kept: case, spacing, punctuation.
     assert corrector.correct("Blue  LOUGNE, chair!").text == "Blue  lounge, chair!"
