@@ -1,6 +1,7 @@
 """Issue 14's figures in one run, on a copy of a built home.
 
-    python benchmarks/speed.py --home /tmp/home5k [--work DIR] [--full] [--workers 1,2]
+    python benchmarks/speed.py --home /tmp/home5k [--work DIR] [--full | --no-reindex]
+        [--workers 1,2]
 
 ``--home`` is a home that ``kgsearch demo`` built (never changed: it is copied to
 ``--work``, default a temp directory removed afterwards). In order:
@@ -127,20 +128,58 @@ def in_process(home: Path, queries: list[str]) -> dict[str, Any]:
     }
 
 
-def _rss_kib(pid: int) -> int:
-    """RSS of ``pid`` and its descendants (KiB)."""
-    total, todo = 0, [pid]
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        found.append(current)
+        todo.extend(int(c) for c in children)
+    return found
+
+
+def _rss_kib(pid: int) -> int:
+    """RSS of ``pid`` and its descendants (KiB)."""
+    total = 0
+    for current in _tree(pid):
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except OSError:
             continue
-        todo.extend(int(c) for c in children)
     return total
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its descendants."""
+    ticks = 0
+    for current in _tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _settle(pid: int, *, idle_s: float = 3.0, timeout_s: float = 300.0) -> float:
+    """Wait until the server stops using CPU (every worker done starting: the first
+    /health answer comes from one worker while another may still be loading its engine,
+    which would compete with the first measurements). Returns the seconds waited."""
+    started = time.time()
+    last = _cpu_s(pid)
+    while time.time() - started < timeout_s:
+        time.sleep(idle_s)
+        now = _cpu_s(pid)
+        if now - last < 0.05 * idle_s:
+            break
+        last = now
+    return round(time.time() - started, 1)
 
 
 def _start(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
@@ -179,6 +218,7 @@ def over_http(home: Path, queries: list[str], workers: int, port: int) -> dict[s
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    settled = _settle(server.pid)
     try:
         url = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=url, timeout=60) as client:
@@ -199,6 +239,7 @@ def over_http(home: Path, queries: list[str], workers: int, port: int) -> dict[s
         server.wait(timeout=60)
     return {
         "workers": workers,
+        "settled_after_s": settled,
         "one_client": summary(one),
         "eight_clients": eight,
         "peak_rss_mib": round(peak[0] / 1024, 1),
@@ -215,6 +256,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--queries", type=Path, default=WANDS_QUERIES)
     parser.add_argument("--full", action="store_true", help="also time a full reindex")
+    parser.add_argument(
+        "--no-reindex",
+        action="store_true",
+        help="skip the reindex step (at 50k the first no-change reindex after a code change "
+        "retrains the rankers: ~10 minutes that say nothing about serving)",
+    )
     parser.add_argument("--workers", default="1,2", help="worker counts to serve with")
     parser.add_argument("--port", type=int, default=8791)
     args = parser.parse_args()
@@ -233,8 +280,11 @@ def main() -> None:
         "goals": GOALS,
     }
     try:
-        print("reindex ...", file=sys.stderr, flush=True)
-        report["reindex"] = reindexes(home, args.full)
+        if args.no_reindex:
+            report["reindex"] = "not run (--no-reindex)"
+        else:
+            print("reindex ...", file=sys.stderr, flush=True)
+            report["reindex"] = reindexes(home, args.full)
         print("in-process ...", file=sys.stderr, flush=True)
         report["in_process"] = in_process(home, queries)
         report["http"] = []

@@ -112,6 +112,9 @@ class GraphSignals:
         self.expand_k, self.min_confidence = expand_k, min_confidence
         self._popularity: dict[str, int] = {}
         self._facts: dict[str, frozenset[str]] = {}
+        #: Per product, the attribute keys it has a value of (``color``, ``material``),
+        #: derived once from its facts: what a query's attribute can contradict.
+        self._attr_keys: dict[str, frozenset[str]] = {}
         self._postings: dict[str, set[str]] = defaultdict(set)
         self.update(list(documents.values()), ())
 
@@ -119,12 +122,16 @@ class GraphSignals:
         """Follow catalog edits: re-derive the facts of changed products, learn new names."""
         for pid in [*deletes, *(d.product_id for d in upserts)]:
             self._popularity.pop(pid, None)
+            self._attr_keys.pop(pid, None)
             for entity in self._facts.pop(pid, frozenset()):
                 self._postings[entity].discard(pid)
         for doc in upserts:
             self._popularity[doc.product_id] = doc.rating_count
             facts = self._doc_entities(doc)
             self._facts[doc.product_id] = facts
+            self._attr_keys[doc.product_id] = frozenset(
+                _attribute_key(e) for e in facts if e.startswith(_ATTR)
+            )
             for entity in facts:
                 self._postings[entity].add(doc.product_id)
         if upserts:
@@ -141,6 +148,7 @@ class GraphSignals:
         new = copy.copy(self)
         new._popularity = dict(self._popularity)
         new._facts = dict(self._facts)
+        new._attr_keys = dict(self._attr_keys)
         new._postings = defaultdict(set, self._postings)
         for entity in touched:
             new._postings[entity] = set(self._postings.get(entity, ()))
@@ -232,7 +240,7 @@ class GraphSignals:
         keys = {span: {_attribute_key(x.entity_id) for x in group} for span, group in spans.items()}
         for i, pid in enumerate(ids):
             facts = self._facts.get(pid, frozenset())
-            has = {_attribute_key(e) for e in facts if e.startswith(_ATTR)}
+            has = self._attr_keys.get(pid, frozenset())
             out[i] = sum(
                 weights[span]
                 for span, group in spans.items()

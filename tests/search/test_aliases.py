@@ -110,6 +110,25 @@ def test_contradiction_is_another_value_of_the_same_key_not_a_missing_one(
     assert not plain["contradict_attribute"].any()
 
 
+def test_contradiction_follows_edits_and_leaves_the_old_snapshot_alone(
+    linker: EntityLinker,
+) -> None:
+    graph = GraphSignals(linker=linker, documents={d.product_id: d for d in DOCS})
+    recoloured = ProductDocument(
+        "P2", "Track arm sofa", "Sofas", ("Furniture", "Sofas"), None, {"color": "blue"}
+    )
+    uncoloured = ProductDocument("P2", "Track arm sofa", "Sofas", ("Furniture", "Sofas"), None)
+    ids = ["P1", "P2"]
+    for doc, expected in ((recoloured, [0.0, 0.0]), (uncoloured, [0.0, 0.0])):
+        after = graph.updated([doc], ())
+        signals = after.signals(ids, after.understand("blue sofa"), set())
+        np.testing.assert_allclose(signals["contradict_attribute"], expected)
+    before = graph.signals(ids, graph.understand("blue sofa"), set())
+    np.testing.assert_allclose(before["contradict_attribute"], [0.0, 1.0])  # still green
+    gone = graph.updated((), ["P2"])
+    assert not gone.signals(ids, gone.understand("blue sofa"), set())["contradict_attribute"].any()
+
+
 def test_an_ambiguous_span_is_contradicted_only_when_no_reading_fits() -> None:
     docs = [
         *DOCS,
