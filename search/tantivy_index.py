@@ -162,7 +162,10 @@ class TantivyKeywordIndex:
         only = tantivy.Query.const_score_query(
             tantivy.Query.term_set_query(self._schema, _ID, list(product_ids)), 0.0
         )
+        terms = list(dict.fromkeys(tokens))
         for field in KEYWORD_FIELDS:
+            if fuzzy is None and not any(searcher.doc_freq(field, t) for t in terms):
+                continue  # no product has any query term in this field: every score is 0
             query = tantivy.Query.boolean_query(
                 [
                     (tantivy.Occur.Must, self._field_query(field, tokens, fuzzy)),
