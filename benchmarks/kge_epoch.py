@@ -82,10 +82,15 @@ def catalogue_triples(size: str | int) -> list[tuple[str, str, str]]:
 
 
 def time_epochs(
-    triples: list[tuple[str, str, str]], model: str, epochs: int, threads: int
+    triples: list[tuple[str, str, str]],
+    model: str,
+    epochs: int,
+    threads: int,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Train ``epochs`` epochs on all triples (no split, no evaluation) and time each, on
-    ``threads`` torch threads (0: the config's own setting, as training would use)."""
+    ``threads`` torch threads (0: the config's own setting, as training would use) and
+    ``device`` (None: the config's own, ``auto``)."""
     import numpy as np
     from pykeen.training.callbacks import TrainingCallback
     from pykeen.triples import TriplesFactory
@@ -102,7 +107,8 @@ def time_epochs(
     factory = TriplesFactory.from_labeled_triples(
         np.array(triples, dtype=str), create_inverse_triples=config.inverse_triples
     )
-    _, loop = prepare_training(factory, config=config, device=resolve_device(config.device))
+    where = resolve_device(device or config.device)
+    _, loop = prepare_training(factory, config=config, device=where)
     marks = [time.perf_counter()]
 
     class Clock(TrainingCallback):
@@ -126,6 +132,7 @@ def time_epochs(
     steady = statistics.median(per_epoch[1:] if len(per_epoch) > 1 else per_epoch)
     return {
         "config": config.as_dict(),
+        "device": where,
         "torch_threads": used,
         "epoch_seconds": [round(s, 2) for s in per_epoch],
         "seconds_per_epoch": round(steady, 2),
