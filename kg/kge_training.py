@@ -304,18 +304,24 @@ def _fit(
     seconds = time.perf_counter() - started
     model.eval()
     known = training.mapped_triples
+    limit = config.max_final_eval_triples
+    valid_sample = _sample(validation, limit, config.seed)
+    test_sample = _sample(testing, limit, config.seed)
+    # A sample still filters by its whole split: the triples left out are true, too.
+    whole_valid = [validation.mapped_triples] if valid_sample is not validation else []
+    whole_test = [testing.mapped_triples] if test_sample is not testing else []
     with reproducible(seed=config.seed, threads=config.threads):
         valid_result = evaluator.evaluate(
             model,
-            validation.mapped_triples,
-            additional_filter_triples=[known],
+            valid_sample.mapped_triples,
+            additional_filter_triples=[known, *whole_valid],
             batch_size=_EVAL_BATCH,
             use_tqdm=False,
         )
         test_result = evaluator.evaluate(
             model,
-            testing.mapped_triples,
-            additional_filter_triples=[known, validation.mapped_triples],
+            test_sample.mapped_triples,
+            additional_filter_triples=[known, validation.mapped_triples, *whole_test],
             batch_size=_EVAL_BATCH,
             use_tqdm=False,
         )
@@ -335,6 +341,8 @@ def _fit(
         "train_triples": float(training.num_triples),
         "valid_triples": float(validation.num_triples),
         "test_triples": float(testing.num_triples),
+        "valid_triples_evaluated": float(valid_sample.num_triples),
+        "test_triples_evaluated": float(test_sample.num_triples),
     }
     recorded = {
         **config.as_dict(),

@@ -413,3 +413,22 @@ def test_device_resolution(tiny_graph: tuple[list[Triple], int]) -> None:
         train_on_triples(
             tiny_graph[0], config=_fast("TransE", device="cuda:0"), graph_revision=None
         )
+
+
+def test_the_final_evaluation_samples_a_large_split_and_says_how_many(
+    tiny_graph: tuple[list[Triple], int],
+) -> None:
+    """At 50k products the held-out splits have ~19k triples each and filtered ranking
+    against every entity took over 20 minutes: the final evaluation takes a seeded sample
+    of ``max_final_eval_triples`` and records the count; a small split is evaluated whole."""
+    triples, revision = tiny_graph
+    whole = train_on_triples(triples, config=_fast("TransE"), graph_revision=revision)
+    assert whole.metrics["test_triples_evaluated"] == whole.metrics["test_triples"] > 20
+    sampled = train_on_triples(
+        triples, config=_fast("TransE", max_final_eval_triples=20), graph_revision=revision
+    )
+    assert sampled.metrics["test_triples_evaluated"] == 20
+    assert sampled.metrics["valid_triples_evaluated"] == 20
+    assert 0.0 < sampled.metrics["test_mrr"] <= 1.0
+    with pytest.raises(ValueError, match="max_final_eval_triples"):
+        _fast("TransE", max_final_eval_triples=0)
