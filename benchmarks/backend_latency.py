@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import time
@@ -83,13 +84,22 @@ def main() -> None:
         engines[name] = engine
     queries = [q.query for q in read_queries(args.queries).records]
     services = {n: e.service()[0] for n, e in engines.items()}
-    vectors = {q: services["embedded"].encoder.encode([q]) for q in queries}
+    real = services["embedded"].encoder
+    # What each query is searched as (spelling-corrected; both homes hold one catalogue,
+    # so both correct alike), encoded once, before any timing.
+    searched = {services["embedded"].spell(q).text for q in queries} | set(queries)
+    vectors = {t: real.encode([t]) for t in searched}
 
     class Cached:  # same query vectors for both: compare the backends, not the encoder
-        name, dim = services["embedded"].encoder.name, services["embedded"].encoder.dim
+        name, dim = real.name, real.dim
 
         def encode(self, texts, **_):  # type: ignore[no-untyped-def]
+            if texts[0] not in vectors:  # not expected: counted, not hidden
+                misses.append(texts[0])
+                vectors[texts[0]] = real.encode(texts)
             return vectors[texts[0]]
+
+    misses: list[str] = []
 
     for s in services.values():
         s.encoder = Cached()  # type: ignore[assignment]
@@ -110,6 +120,8 @@ def main() -> None:
             for n, t in times.items()
         },
     }
+    report["vector_cache_misses"] = len(misses)
+    report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     report["ratio_p50_servers_over_embedded"] = round(
         statistics.median(times["neo4j+elasticsearch"]) / statistics.median(times["embedded"]), 2
     )
