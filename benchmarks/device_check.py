@@ -29,31 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from encoder_runtime import product_texts  # noqa: E402
 from kge_epoch import catalogue_triples, time_epochs  # noqa: E402
 from reindex_times import commit, machine  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "device-check.json"
-
-
-def product_texts(n: int) -> list[str]:
-    from kg.documents import ProductDocument
-    from search.encoder import product_text
-    from synthetic.generator import generate_catalog
-
-    return [
-        product_text(
-            ProductDocument(
-                product_id=r.product_id,
-                name=r.name,
-                product_class=r.product_class,
-                category_path=r.category_path,
-                brand=r.brand,
-                attributes=dict(r.features),
-                description=r.description,
-            )
-        )
-        for r in generate_catalog(size=n, seed=13).products
-    ]
 
 
 def encode_rate(encoder: Any, texts: list[str]) -> float:
@@ -87,7 +67,9 @@ def main() -> None:
         "cuda": torch.cuda.get_device_name(0) if cuda else "not available",
         "encoder": {"products": args.products, "batch": 64},
     }
-    texts = product_texts(args.products)
+    from synthetic.generator import generate_catalog
+
+    texts = product_texts(generate_catalog(size=args.products, seed=13).products)
     settings = Settings()  # the model cache and encoder threads a reindex would use
     onnx = OnnxMiniLMEncoder(cache_dir=settings.model_cache_dir, threads=settings.encoder_threads)
     report["encoder"]["onnx_cpu_per_s"] = encode_rate(onnx, texts)

@@ -29,12 +29,13 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ingest.records import ProductRecord
 from kg.documents import ProductDocument
 from search.encoder import Encoder, MiniLMEncoder, product_text
 from search.onnx_encoder import OnnxMiniLMEncoder, ensure_onnx_model
@@ -49,20 +50,26 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
+def product_texts(records: Iterable[ProductRecord]) -> list[str]:
+    """The encoder's text of each generated product record."""
+    return [
+        product_text(
+            ProductDocument(
+                product_id=r.product_id,
+                name=r.name,
+                product_class=r.product_class,
+                category_path=r.category_path,
+                brand=r.brand,
+                attributes=dict(r.features),
+                description=r.description,
+            )
+        )
+        for r in records
+    ]
+
+
 def texts() -> tuple[list[str], list[str]]:
     catalog = generate_catalog(size=500, seed=13)
-    docs = [
-        ProductDocument(
-            product_id=r.product_id,
-            name=r.name,
-            product_class=r.product_class,
-            category_path=r.category_path,
-            brand=r.brand,
-            attributes=dict(r.features),
-            description=r.description,
-        )
-        for r in catalog.products
-    ]
     shared = ROOT.parent / "shared" / "data" / "wands" / "query.csv"
     source = shared if shared.is_file() else WANDS_QUERIES
     if source.is_file():
@@ -70,7 +77,7 @@ def texts() -> tuple[list[str], list[str]]:
             queries = [row["query"] for row in csv.DictReader(f, delimiter="\t")][:200]
     else:
         queries = [q.query for q in catalog.queries][:200]
-    return [product_text(d) for d in docs], queries
+    return product_texts(catalog.products), queries
 
 
 def quantised(fp32: Path, where: Path) -> OnnxMiniLMEncoder:
