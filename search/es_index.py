@@ -74,9 +74,15 @@ def _translate(url: str) -> Iterator[None]:
     except (ESConnectionError, ConnectionTimeout) as exc:
         raise BackendUnavailable("elasticsearch", f"{url}: {exc}") from exc
     except ApiError as exc:
-        if exc.status_code in (429, 502, 503, 504):  # overloaded or restarting: retry later
-            raise BackendUnavailable("elasticsearch", f"{url}: {exc}") from exc
-        raise BackendError("elasticsearch", f"{url}: {exc}") from exc
+        raise _failure(exc.status_code, f"{url}: {exc}") from exc
+
+
+def _failure(status: int, message: str) -> BackendError | BackendUnavailable:
+    """What an Elasticsearch error status means here: overloaded or restarting (429, 502,
+    503, 504) is unavailable, retry later; anything else is an error."""
+    if status in (429, 502, 503, 504):
+        return BackendUnavailable("elasticsearch", message)
+    return BackendError("elasticsearch", message)
 
 
 class _Base:
@@ -289,12 +295,7 @@ def _hits(response: Mapping[str, Any]) -> list[tuple[str, float]]:
 def _ok(result: Mapping[str, Any], what: str) -> Mapping[str, Any]:
     """One answer of an ``_msearch``: each fails on its own, inside a 200."""
     if "error" in result:
-        error = result["error"]
-        status = int(result.get("status", 500))
-        message = f"{what} failed: {error}"
-        if status in (429, 502, 503, 504):
-            raise BackendUnavailable("elasticsearch", message)
-        raise BackendError("elasticsearch", message)
+        raise _failure(int(result.get("status", 500)), f"{what} failed: {result['error']}")
     return result
 
 
