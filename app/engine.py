@@ -175,7 +175,9 @@ class Engine:
             from search.onnx_encoder import OnnxMiniLMEncoder, OnnxModelError
 
             onnx = OnnxMiniLMEncoder(
-                cache_dir=self.settings.model_cache_dir, threads=self.settings.encoder_threads
+                cache_dir=self.settings.model_cache_dir,
+                threads=self.settings.encoder_threads,
+                batch_threads=self.settings.encoder_batch_threads or None,
             )
             onnx.load()  # export if needed, check the digest, open the session
         except (ImportError, OSError, OnnxModelError) as exc:

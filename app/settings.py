@@ -55,7 +55,17 @@ class Settings(BaseSettings):
         ),
     )
     encoder_threads: int = Field(
-        default=1, ge=1, le=64, description="ONNX Runtime intra-op threads for the encoder."
+        default=1,
+        ge=1,
+        le=64,
+        description="ONNX Runtime intra-op threads for the encoder, per query.",
+    )
+    encoder_batch_threads: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="ONNX Runtime intra-op threads for bulk encoding (a reindex); 0: one per "
+        "CPU core this process may use.",
     )
     model_cache: Path = Field(
         default=Path("~/.cache/kgsearch/models"),

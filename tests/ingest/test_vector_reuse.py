@@ -83,6 +83,26 @@ def test_onnx_vectors_do_not_depend_on_threads_or_batching(
     assert np.array_equal(np.vstack([onnx_encoder.encode([t]) for t in TEXTS]), together)
 
 
+def test_a_bulk_encode_runs_on_its_own_session_with_batch_threads(
+    onnx_encoder: OnnxMiniLMEncoder,
+) -> None:
+    """A reindex encodes on every core while a query keeps one thread; same vectors."""
+    from conftest import MODEL_CACHE
+
+    encoder = OnnxMiniLMEncoder(cache_dir=MODEL_CACHE, threads=1, batch_threads=2)
+    one_batch = encoder.encode(TEXTS, batch_size=len(TEXTS))
+    assert encoder._bulk is None  # one batch: the query session
+    bulk = encoder.encode(TEXTS, batch_size=2)
+    assert encoder._bulk is not None
+    assert encoder._bulk.get_session_options().intra_op_num_threads == 2
+    _, query_session = encoder._load()
+    assert query_session.get_session_options().intra_op_num_threads == 1
+    assert np.array_equal(bulk, one_batch)
+    assert np.array_equal(bulk, onnx_encoder.encode(TEXTS))
+    with pytest.raises(ValueError, match="batch_threads"):
+        OnnxMiniLMEncoder(cache_dir=MODEL_CACHE, batch_threads=0)
+
+
 @pytest.mark.parametrize("identity", ["another-model", None])
 def test_another_model_or_none_named_reuses_nothing(
     tmp_path: Path, onnx_encoder: OnnxMiniLMEncoder, identity: str | None
