@@ -9,7 +9,6 @@ never trained, here.
 from __future__ import annotations
 
 import copy
-import heapq
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -116,6 +115,10 @@ class GraphSignals:
         #: derived once from its facts: what a query's attribute can contradict.
         self._attr_keys: dict[str, frozenset[str]] = {}
         self._postings: dict[str, set[str]] = defaultdict(set)
+        #: An entity's products as arrays (ids, popularity), most popular first and ties
+        #: by id: expansion's order for one link. Built when first asked for, dropped
+        #: when an edit touches the entity.
+        self._ranked: dict[str, tuple[npt.NDArray[np.str_], npt.NDArray[np.int64]]] = {}
         self.update(list(documents.values()), ())
 
     def update(self, upserts: Sequence[ProductDocument], deletes: Sequence[str]) -> None:
@@ -125,6 +128,7 @@ class GraphSignals:
             self._attr_keys.pop(pid, None)
             for entity in self._facts.pop(pid, frozenset()):
                 self._postings[entity].discard(pid)
+                self._ranked.pop(entity, None)
         for doc in upserts:
             self._popularity[doc.product_id] = doc.rating_count
             facts = self._doc_entities(doc)
@@ -134,6 +138,7 @@ class GraphSignals:
             )
             for entity in facts:
                 self._postings[entity].add(doc.product_id)
+                self._ranked.pop(entity, None)
         if upserts:
             self.linker.add_documents(upserts)
 
@@ -150,6 +155,7 @@ class GraphSignals:
         new._facts = dict(self._facts)
         new._attr_keys = dict(self._attr_keys)
         new._postings = defaultdict(set, self._postings)
+        new._ranked = {e: r for e, r in self._ranked.items() if e not in touched}
         for entity in touched:
             new._postings[entity] = set(self._postings.get(entity, ()))
         new.update(upserts, deletes)
@@ -172,18 +178,42 @@ class GraphSignals:
         return QueryGraph(tuple(links))
 
     def expand(self, graph: QueryGraph, allowed: frozenset[str] | None) -> list[str]:
-        """Products one hop from the linked entities, best covered first."""
+        """Products one hop from the linked entities, best covered first: by the sum of
+        the confidences of the links they have, then by popularity, then by id."""
         if not graph.links or self.expand_k == 0:
             return []
-        score: dict[str, float] = defaultdict(float)
-        for link in graph.links:
-            for pid in self._postings.get(link.entity_id, ()):
-                if allowed is None or pid in allowed:
-                    score[pid] += link.confidence
-        popularity = self._popularity
-        return heapq.nsmallest(
-            self.expand_k, score, key=lambda p: (-score[p], -popularity.get(p, 0), p)
+        ranked = [self._ranked_products(link.entity_id) for link in graph.links]
+        ids = np.concatenate([r[0] for r in ranked])
+        popularity = np.concatenate([r[1] for r in ranked])
+        confidence = np.repeat(
+            [link.confidence for link in graph.links], [len(r[0]) for r in ranked]
         )
+        if allowed is not None:
+            keep = np.fromiter((p in allowed for p in ids.tolist()), dtype=bool, count=len(ids))
+            ids, popularity, confidence = ids[keep], popularity[keep], confidence[keep]
+        if len(ranked) == 1:  # one link: one score, so its own order is the answer
+            return ids[: self.expand_k].tolist()  # type: ignore[no-any-return]
+        unique, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+        # Summed in link order per product, as a running total would.
+        score = np.bincount(inverse, weights=confidence, minlength=len(unique))
+        order = np.lexsort((unique, -popularity[first], -score))[: self.expand_k]
+        return unique[order].tolist()  # type: ignore[no-any-return]
+
+    def _ranked_products(
+        self, entity_id: str
+    ) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.int64]]:
+        ranked = self._ranked.get(entity_id)
+        if ranked is None:
+            popularity = self._popularity
+            pids = sorted(
+                self._postings.get(entity_id, ()), key=lambda p: (-popularity.get(p, 0), p)
+            )
+            ranked = (
+                np.array(pids, dtype=np.str_),
+                np.array([popularity.get(p, 0) for p in pids], dtype=np.int64),
+            )
+            self._ranked[entity_id] = ranked
+        return ranked
 
     def paths(self, pid: str, graph: QueryGraph) -> tuple[tuple[str, ...], ...]:
         """One-hop facts linking the product to the query's entities (for explanations)."""
