@@ -8,6 +8,7 @@ bounded backoff; a domain error inside the transaction rolls all of it back.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,7 +43,44 @@ from kg.store import (
 if TYPE_CHECKING:
     from neo4j import Driver, ManagedTransaction
 
-__all__ = ["Neo4jGraphStore"]
+__all__ = ["Neo4jGraphStore", "open_driver", "translated_errors"]
+
+
+def open_driver(uri: str, auth: tuple[str, str] | None, timeout_s: float) -> Driver:
+    """A driver whose connection, pool and retry waits all end after ``timeout_s``, so
+    a server that is down fails a request in seconds, not the driver's default minutes."""
+    from neo4j import GraphDatabase
+
+    return GraphDatabase.driver(
+        uri,
+        auth=auth,
+        connection_timeout=timeout_s,
+        connection_acquisition_timeout=timeout_s,
+        max_transaction_retry_time=timeout_s,
+    )
+
+
+@contextlib.contextmanager
+def translated_errors(uri: str) -> Iterator[None]:
+    """The driver's errors as the backend errors the API answers with: an unreachable
+    server, or a transient error still failing after the driver's retries, is
+    :class:`BackendUnavailable` (503); any other server error (authentication, a
+    refused statement) is :class:`BackendError` (502)."""
+    from neo4j.exceptions import (
+        DriverError,
+        Neo4jError,
+        ServiceUnavailable,
+        SessionExpired,
+        TransientError,
+    )
+
+    try:
+        yield
+    except (ServiceUnavailable, SessionExpired, DriverError, OSError, TransientError) as exc:
+        raise BackendUnavailable("neo4j", f"{uri}: {exc}") from exc
+    except Neo4jError as exc:
+        raise BackendError("neo4j", f"{uri}: {exc}") from exc
+
 
 _BATCH = 5_000
 
@@ -90,73 +128,36 @@ class Neo4jGraphStore:
 
     def _connect(self) -> Driver:
         if self._driver is None:
-            from neo4j import GraphDatabase
-
-            self._driver = GraphDatabase.driver(
-                self._uri,
-                auth=self._auth,
-                connection_timeout=self._timeout,
-                connection_acquisition_timeout=self._timeout,
-                max_transaction_retry_time=self._timeout,
-            )
+            self._driver = open_driver(self._uri, self._auth, self._timeout)
         if not self._schema_ready:
             self._run_auto(cypher.constraints(self._namespace))
             self._schema_ready = True
         return self._driver
 
-    def _unavailable(self, exc: Exception) -> BackendUnavailable:
-        return BackendUnavailable("neo4j", f"{self._uri}: {exc}")
-
-    def _refused(self, exc: Exception) -> BackendError | BackendUnavailable:
-        """A server error: transient ones (still failing after the driver's retries) are
-        503, the rest (authentication, a refused query) 502."""
-        from neo4j.exceptions import TransientError
-
-        if isinstance(exc, TransientError):
-            return self._unavailable(exc)
-        return BackendError("neo4j", f"{self._uri}: {exc}")
-
     def _run_auto(self, statements: Sequence[str]) -> None:
-        from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
-
         assert self._driver is not None
-        try:
-            with self._driver.session(database=self._database) as session:
-                for statement in statements:
-                    session.run(statement).consume()
-        except (ServiceUnavailable, SessionExpired, DriverError, OSError) as exc:
-            raise self._unavailable(exc) from exc
-        except Neo4jError as exc:
-            raise self._refused(exc) from exc
+        with translated_errors(self._uri), self._driver.session(database=self._database) as session:
+            for statement in statements:
+                session.run(statement).consume()
 
     def _read(self, query: str, **params: Any) -> list[Any]:
         from neo4j import READ_ACCESS
-        from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
         driver = self._connect()
-        try:
-            with driver.session(database=self._database, default_access_mode=READ_ACCESS) as s:
-                return list(s.execute_read(lambda tx: list(tx.run(query, **params))))
-        except (ServiceUnavailable, SessionExpired, DriverError, OSError) as exc:
-            raise self._unavailable(exc) from exc
-        except Neo4jError as exc:
-            raise self._refused(exc) from exc
+        with (
+            translated_errors(self._uri),
+            driver.session(database=self._database, default_access_mode=READ_ACCESS) as s,
+        ):
+            return list(s.execute_read(lambda tx: list(tx.run(query, **params))))
 
     # -- writes -----------------------------------------------------------------------------
 
     def write(self, batch: WriteBatch, *, actor: str) -> int:
-        from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
-
         if not actor.strip():
             raise ValueError("actor must name who makes the change")
         driver = self._connect()
-        try:
-            with driver.session(database=self._database) as session:
-                return int(session.execute_write(self._apply, batch, actor))
-        except (ServiceUnavailable, SessionExpired, DriverError, OSError) as exc:
-            raise self._unavailable(exc) from exc
-        except Neo4jError as exc:
-            raise self._refused(exc) from exc
+        with translated_errors(self._uri), driver.session(database=self._database) as session:
+            return int(session.execute_write(self._apply, batch, actor))
 
     def _apply(self, tx: ManagedTransaction, batch: WriteBatch, actor: str) -> int:
         ns = self._namespace
@@ -396,16 +397,9 @@ class Neo4jGraphStore:
     # Written without taking the namespace's meta lock: no revision bump, no change log.
 
     def _write_user(self, work: Any, *args: Any) -> Any:
-        from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
-
         driver = self._connect()
-        try:
-            with driver.session(database=self._database) as session:
-                return session.execute_write(work, *args)
-        except (ServiceUnavailable, SessionExpired, DriverError, OSError) as exc:
-            raise self._unavailable(exc) from exc
-        except Neo4jError as exc:
-            raise self._refused(exc) from exc
+        with translated_errors(self._uri), driver.session(database=self._database) as session:
+            return session.execute_write(work, *args)
 
     def put_user_profile(
         self, user_id: str, affinities: Mapping[str, float], *, updated: float

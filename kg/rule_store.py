@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from kg import cypher
+from kg.neo4j_store import open_driver, translated_errors
 from kg.schema import JsonValue
-from kg.store import BackendError, BackendUnavailable, GraphError
+from kg.store import GraphError
 
 if TYPE_CHECKING:
     from neo4j import Driver, ManagedTransaction
@@ -348,33 +349,18 @@ class Neo4jRuleStore:
         """Unique ids, sequence numbers and one meta node (so concurrent first writers
         cannot each MERGE one); schema statements run outside a data transaction."""
         assert self._driver is not None
-        from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
-
-        try:
-            with self._driver.session(database=self._database) as session:
-                for name, body in self._constraints.items():
-                    statement = (
-                        f"DROP CONSTRAINT {name} IF EXISTS"
-                        if drop
-                        else f"CREATE CONSTRAINT {name} IF NOT EXISTS {body}"
-                    )
-                    session.run(statement).consume()
-        except (ServiceUnavailable, SessionExpired, DriverError, OSError) as exc:
-            raise BackendUnavailable("neo4j", f"{self._uri}: {exc}") from exc
-        except Neo4jError as exc:
-            raise BackendError("neo4j", f"{self._uri}: {exc}") from exc
+        with translated_errors(self._uri), self._driver.session(database=self._database) as session:
+            for name, body in self._constraints.items():
+                statement = (
+                    f"DROP CONSTRAINT {name} IF EXISTS"
+                    if drop
+                    else f"CREATE CONSTRAINT {name} IF NOT EXISTS {body}"
+                )
+                session.run(statement).consume()
 
     def _connect(self) -> Driver:
         if self._driver is None:
-            from neo4j import GraphDatabase
-
-            self._driver = GraphDatabase.driver(
-                self._uri,
-                auth=self._auth,
-                connection_timeout=self._timeout,
-                connection_acquisition_timeout=self._timeout,
-                max_transaction_retry_time=self._timeout,
-            )
+            self._driver = open_driver(self._uri, self._auth, self._timeout)
         if not self._schema_ready:
             self._schema()
             self._schema_ready = True
@@ -382,26 +368,15 @@ class Neo4jRuleStore:
 
     def _session(self, work: Any, *args: Any, read: bool = False) -> Any:
         from neo4j import READ_ACCESS, WRITE_ACCESS
-        from neo4j.exceptions import (
-            DriverError,
-            Neo4jError,
-            ServiceUnavailable,
-            SessionExpired,
-            TransientError,
-        )
 
         driver = self._connect()
         mode = READ_ACCESS if read else WRITE_ACCESS
-        try:
-            with driver.session(database=self._database, default_access_mode=mode) as s:
-                run = s.execute_read if read else s.execute_write
-                return run(work, *args)
-        except (ServiceUnavailable, SessionExpired, DriverError, OSError) as exc:
-            raise BackendUnavailable("neo4j", f"{self._uri}: {exc}") from exc
-        except TransientError as exc:
-            raise BackendUnavailable("neo4j", f"{self._uri}: {exc}") from exc
-        except Neo4jError as exc:
-            raise BackendError("neo4j", f"{self._uri}: {exc}") from exc
+        with (
+            translated_errors(self._uri),
+            driver.session(database=self._database, default_access_mode=mode) as s,
+        ):
+            run = s.execute_read if read else s.execute_write
+            return run(work, *args)
 
     def _lock(self, tx: ManagedTransaction) -> tuple[int, int]:
         row = tx.run(
