@@ -4,6 +4,8 @@ thread-safe, so tests share it); engines are built once per session on temp home
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -89,6 +91,22 @@ def encoder() -> MiniLMEncoder:
 #: Where the ONNX export of MiniLM is cached: the app's default, so the one-time export
 #: (≈ 10 s of CPU, imports torch) is shared with `kgsearch` and with later test runs.
 MODEL_CACHE = Path(os.environ.get("KGSEARCH_MODEL_CACHE", "~/.cache/kgsearch/models")).expanduser()
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def run_snippet(code: str, *, timeout_s: float = 300) -> str:
+    """Run ``code`` in a fresh interpreter on this checkout (what a server process starts
+    from: no module of this test session loaded) and return the last line it printed."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=_CHECKOUT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env={**os.environ, "PYTHONPATH": str(_CHECKOUT)},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="session")

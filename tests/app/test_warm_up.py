@@ -5,16 +5,10 @@ names it."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-from conftest import MODEL_CACHE
+from conftest import MODEL_CACHE, run_snippet
 
 from app.engine import Engine
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_warm_up_leaves_torch_to_the_ranker_that_needs_it(tiny_engine: Engine) -> None:
@@ -33,13 +27,4 @@ def test_the_warm_up_leaves_torch_to_the_ranker_that_needs_it(tiny_engine: Engin
         "print(json.dumps([after_warm_up, 'torch' in sys.modules]))\n"
         "engine.close()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [False, True]
+    assert json.loads(run_snippet(code)) == [False, True]

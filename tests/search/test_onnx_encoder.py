@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MODEL_CACHE
+from conftest import MODEL_CACHE, run_snippet
 
 from app.engine import Engine
 from ingest.serving import open_version
@@ -26,7 +23,6 @@ from search.onnx_encoder import (
     onnx_model_path,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 #: float32 end to end: only the order of floating-point sums differs from torch
 MIN_COSINE = 0.9999
 EDGE_TEXTS = ("", "x", "SOFA!!!", 'Chaise-longue 84" × 36" — café crème', "sofa " * 200)
@@ -108,16 +104,7 @@ def test_the_query_path_imports_neither_torch_nor_transformers(
         "loaded = {m.split('.')[0] for m in sys.modules}\n"
         "print(json.dumps(sorted(loaded & {'torch', 'transformers'})))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    assert json.loads(run_snippet(code, timeout_s=120)) == []
 
 
 # -- the model cache, with a stand-in exporter (the real export runs once per machine) ------
