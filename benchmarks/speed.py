@@ -13,8 +13,9 @@
    no encoder, no ranker) and the full hybrid search with the version's default ranker
    (lambdamart), p50/p99 and their ratio;
 3. for each ``--workers`` count: ``kgsearch serve --workers N``, one sequential client
-   (p50/p99) and 8 concurrent clients (QPS, p50/p99), sampling the server's RSS (every
-   process of it: the sum double-counts the index pages the workers share).
+   (p50/p99) and 8 concurrent clients (QPS, p50/p99), sampling the server's memory over
+   every process of it: the RSS sum (which counts the index pages the workers share once
+   per worker) and the PSS sum (shared pages split between their processes).
 
 The load average before and after each step is part of the report: this machine is
 shared, and its figures are only comparable under similar load. Writes
@@ -142,17 +143,21 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _rss_kib(pid: int) -> int:
-    """RSS of ``pid`` and its descendants (KiB)."""
-    total = 0
+def _memory_kib(pid: int) -> tuple[int, int]:
+    """RSS and PSS of ``pid`` and its descendants (KiB). The RSS sum counts the index
+    pages the workers share once per worker; PSS splits each shared page between the
+    processes that map it, so its sum is what the server holds."""
+    rss = pss = 0
     for current in _tree(pid):
         try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
         except OSError:
             continue
-    return total
+    return rss, pss
 
 
 def _cpu_s(pid: int) -> float:
@@ -208,12 +213,13 @@ def _start(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
 
 def over_http(home: Path, queries: list[str], workers: int, port: int) -> dict[str, Any]:
     server = _start(home, port, workers)
-    peak = [0]
+    peak = [0, 0]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], _rss_kib(server.pid))
+            rss, pss = _memory_kib(server.pid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
             stop.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -243,6 +249,7 @@ def over_http(home: Path, queries: list[str], workers: int, port: int) -> dict[s
         "one_client": summary(one),
         "eight_clients": eight,
         "peak_rss_mib": round(peak[0] / 1024, 1),
+        "peak_pss_mib": round(peak[1] / 1024, 1),
         "load_before": before,
         "load_after": after,
     }
