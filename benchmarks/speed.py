@@ -14,8 +14,9 @@
    (lambdamart), p50/p99 and their ratio;
 3. for each ``--workers`` count: ``kgsearch serve --workers N``, one sequential client
    (p50/p99) and 8 concurrent clients (QPS, p50/p99), sampling the server's memory over
-   every process of it: the RSS sum (which counts the index pages the workers share once
-   per worker) and the PSS sum (shared pages split between their processes).
+   every process of it: the peak RSS sum (which counts the index pages the workers share
+   once per worker) and, once after the load, the PSS sum (shared pages split between
+   their processes).
 
 The load average before and after each step is part of the report: this machine is
 shared, and its figures are only comparable under similar load. Writes
@@ -143,21 +144,31 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _memory_kib(pid: int) -> tuple[int, int]:
-    """RSS and PSS of ``pid`` and its descendants (KiB). The RSS sum counts the index
-    pages the workers share once per worker; PSS splits each shared page between the
-    processes that map it, so its sum is what the server holds."""
-    rss = pss = 0
+def _rss_kib(pid: int) -> int:
+    """RSS of ``pid`` and its descendants (KiB): cheap to read (``/proc/PID/status``), so
+    it is sampled throughout. The sum counts the index pages the workers share once per
+    worker."""
+    return _proc_sum(pid, "status", "VmRSS:")
+
+
+def _pss_kib(pid: int) -> int:
+    """PSS of ``pid`` and its descendants (KiB): each shared page split between the
+    processes that map it, so the sum is what the server holds. Read once, after the
+    load, not sampled during it: to answer, the kernel walks every mapping of the
+    process under its memory-map lock, which the server's own allocations need."""
+    return _proc_sum(pid, "smaps_rollup", "Pss:")
+
+
+def _proc_sum(pid: int, name: str, key: str) -> int:
+    total = 0
     for current in _tree(pid):
         try:
-            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Rss:"):
-                    rss += int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    pss += int(line.split()[1])
+            for line in Path(f"/proc/{current}/{name}").read_text().splitlines():
+                if line.startswith(key):
+                    total += int(line.split()[1])
         except OSError:
             continue
-    return rss, pss
+    return total
 
 
 def _cpu_s(pid: int) -> float:
@@ -213,13 +224,12 @@ def _start(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
 
 def over_http(home: Path, queries: list[str], workers: int, port: int) -> dict[str, Any]:
     server = _start(home, port, workers)
-    peak = [0, 0]
+    peak = [0]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            rss, pss = _memory_kib(server.pid)
-            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
+            peak[0] = max(peak[0], _rss_kib(server.pid))
             stop.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -238,6 +248,7 @@ def over_http(home: Path, queries: list[str], workers: int, port: int) -> dict[s
                 one.append((time.perf_counter() - started) * 1000)
         eight = throughput(port, queries, clients=8, rounds=40)
         after = load()
+        pss = _pss_kib(server.pid)
     finally:
         stop.set()
         sampler.join()
@@ -249,7 +260,7 @@ def over_http(home: Path, queries: list[str], workers: int, port: int) -> dict[s
         "one_client": summary(one),
         "eight_clients": eight,
         "peak_rss_mib": round(peak[0] / 1024, 1),
-        "peak_pss_mib": round(peak[1] / 1024, 1),
+        "pss_after_load_mib": round(pss / 1024, 1),
         "load_before": before,
         "load_after": after,
     }
