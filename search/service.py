@@ -9,6 +9,7 @@ says so (``degraded``).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 import time
@@ -297,7 +298,7 @@ class SearchService:
                 [*(p for p, _ in keyword_hits), *(p for p, _ in dense_hits), *expanded, *pinned]
             )
         )
-        ids = tuple(p for p in ids if p in state.documents)
+        ids = tuple(filter(state.documents.__contains__, ids))
         per_field, dense = self.sources.score(tokens, vector, ids, fuzzy=fuzzy)
         missing = [pid for pid in ids if pid not in dense]
         if missing and self._begun != state.generation:
@@ -535,22 +536,15 @@ class SearchService:
     def _facets(
         self, ids: Sequence[str], documents: Mapping[str, ProductDocument]
     ) -> dict[str, list[tuple[str, int]]]:
+        docs = [documents[pid] for pid in ids]
+        # Counted from generators (Counter's C loop): values in the order they first occur,
+        # which breaks most_common's ties, as one loop over the candidates would.
         counters: dict[str, Counter[str]] = {
-            "brand": Counter(),
-            "product_class": Counter(),
-            "category": Counter(),
-            "price": Counter(),
+            "brand": Counter(d.brand for d in docs if d.brand),
+            "product_class": Counter(d.product_class for d in docs if d.product_class),
+            "category": Counter(d.category_path[-1] for d in docs if d.category_path),
+            "price": Counter(_price_bucket(d.price) for d in docs if d.price is not None),
         }
-        for pid in ids:
-            doc = documents[pid]
-            if doc.brand:
-                counters["brand"][doc.brand] += 1
-            if doc.product_class:
-                counters["product_class"][doc.product_class] += 1
-            if doc.category_path:
-                counters["category"][doc.category_path[-1]] += 1
-            if doc.price is not None:
-                counters["price"][_price_bucket(doc.price)] += 1
         return {
             name: counter.most_common(FACET_SIZE) if name != "price" else sorted(counter.items())
             for name, counter in counters.items()
@@ -589,12 +583,12 @@ def tie_order(candidates: CandidateSet, scores: np.ndarray) -> np.ndarray:
 
 
 _PRICE_EDGES = (50, 100, 250, 500, 1000, 2500)
+_PRICE_BUCKETS = (
+    *(f"{low}-{high}" for low, high in zip((0, *_PRICE_EDGES), _PRICE_EDGES, strict=False)),
+    f"{_PRICE_EDGES[-1]}+",
+)
 
 
 def _price_bucket(price: float) -> str:
-    low = 0
-    for edge in _PRICE_EDGES:
-        if price < edge:
-            return f"{low}-{edge}"
-        low = edge
-    return f"{low}+"
+    """``0-50``, ``50-100``, ... ``2500+``: the first edge above the price closes its bucket."""
+    return _PRICE_BUCKETS[bisect.bisect_right(_PRICE_EDGES, price)]
