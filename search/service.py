@@ -17,6 +17,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
@@ -310,7 +311,7 @@ class SearchService:
             )
 
         field_matrix = np.array(
-            [[per_field[f].get(pid, 0.0) for pid in ids] for f in KEYWORD_FIELDS],
+            [list(map(per_field[f].get, ids, repeat(0.0))) for f in KEYWORD_FIELDS],
             dtype=np.float64,
         ).reshape(len(KEYWORD_FIELDS), len(ids))
         signals = {

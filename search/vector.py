@@ -138,14 +138,16 @@ class NumpyVectorIndex:
         k = min(k, len(ids))
         top = np.argpartition(-sims, k - 1)[:k]
         top = top[np.argsort(-sims[top], kind="stable")]
-        return [(ids[i], float(sims[i])) for i in top if np.isfinite(sims[i])]
+        top = top[np.isfinite(sims[top])]  # a filter's excluded rows are -inf
+        return [(ids[i], s) for i, s in zip(top.tolist(), sims[top].tolist(), strict=True)]
 
     def scores(self, vector: Vector, product_ids: Sequence[str]) -> dict[str, float]:
-        rows = [(p, self._row[p]) for p in product_ids if p in self._row]
-        if not rows:
+        row = self._row
+        known = [p for p in product_ids if p in row]
+        if not known:
             return {}
-        sims = self._matrix[[r for _, r in rows]] @ np.asarray(vector, dtype=np.float32)
-        return {p: float(s) for (p, _), s in zip(rows, sims, strict=True)}
+        sims = self._matrix[[row[p] for p in known]] @ np.asarray(vector, dtype=np.float32)
+        return dict(zip(known, sims.tolist(), strict=True))
 
     def vector(self, product_id: str) -> Vector | None:
         """The stored vector of one product (a view, do not modify), or None."""
