@@ -3,6 +3,7 @@ service from :class:`Settings`, and offers the operations the CLI and API expose
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 import threading
@@ -143,6 +144,15 @@ class Engine:
         self._opened_with = 0  # products the last opened version caught up on
         self._last_sync = 0.0
         self._recs: _Fitted | None = None
+        #: Set by ``kgsearch serve`` (:mod:`app.server`): after the warm-up and after each
+        #: index version it opens later, the engine collects garbage once and freezes
+        #: what is left (``gc.freeze``), so the collector stops re-scanning the hundreds of
+        #: thousands of long-lived objects of the index (documents, graph facts, the
+        #: vocabulary). Without it, a full collection at 50k products stalled every
+        #: request of a worker for about half a second under load: p99 600 against 204 ms
+        #: with 8 clients. Off for the CLI and tests, where a collection per open costs
+        #: more than it saves.
+        self.freeze_heap = False
         self._recs_lock = threading.Lock()
         self._refitting: threading.Thread | None = None
         self._erased_while_fitting: set[str] | None = None
@@ -231,6 +241,8 @@ class Engine:
                 self._opened_with = self._catch_up(service, manifest)
                 self._loaded = (stamp, service, manifest)
                 log.info("serving index %s (%d products)", manifest.version, manifest.products)
+                if self.freeze_heap:
+                    self._settle_heap()
             return self._loaded[1], self._loaded[2]
 
     def warm_up(self) -> float:
@@ -247,9 +259,23 @@ class Engine:
         probe = next(iter(service.documents.values()), None)
         service.search(probe.name if probe is not None else "warm up", k=1)
         self.recommendations()  # fits the collaborative models on the event log
+        if self.freeze_heap:
+            self._settle_heap()
         seconds = time.perf_counter() - started
         log.info("warmed up in %.1f s", seconds)
         return seconds
+
+    def _settle_heap(self) -> None:
+        """Collect once (the last version's cycles too), then freeze what is left."""
+        started = time.perf_counter()
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        log.info(
+            "%d long-lived objects frozen in %.2f s",
+            gc.get_freeze_count(),
+            time.perf_counter() - started,
+        )
 
     # -- near-real-time propagation of graph edits -------------------------------------------
 

@@ -73,7 +73,9 @@ def create_app_from_env() -> FastAPI:
     from app.settings import Settings
 
     serial_kernels()
-    return create_app(Engine(Settings()))
+    engine = Engine(Settings())
+    engine.freeze_heap = True
+    return create_app(engine)
 
 
 def serve(engine: Engine, host: str, port: int, *, workers: int) -> None:
@@ -86,6 +88,7 @@ def serve(engine: Engine, host: str, port: int, *, workers: int) -> None:
     serial_kernels()
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
     if workers <= 1:
+        engine.freeze_heap = True
         uvicorn.run(create_app(engine), host=host, port=port, log_level=level)
         return
     from uvicorn.supervisors import Multiprocess
