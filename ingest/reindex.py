@@ -55,6 +55,11 @@ __all__ = ["IndexConfig", "reindex"]
 
 log = logging.getLogger(__name__)
 
+#: Texts per call for an encoder that names no batch size. The torch encoder keeps 64:
+#: its vectors are the same whatever the thread count at that size (the golden figures
+#: hold with OMP_NUM_THREADS=1 and 2), but not at 16.
+DEFAULT_ENCODE_BATCH = 64
+
 
 @dataclass(frozen=True, slots=True)
 class IndexConfig:
@@ -64,9 +69,9 @@ class IndexConfig:
     default_ranker: str = "auto"  # lambdamart when it was trained, else linear
     train_rankers: bool = True
     keep_versions: int = 3
-    #: Texts per encoder call: 16 encoded 139 products/s on 2 cores, 64 only 106
-    #: (``benchmarks/encoder_runtime.py``; every text fills MiniLM's 128 tokens).
-    encode_batch_size: int = 16
+    #: Texts per encoder call; None: the encoder's own ``batch_size`` when it names one,
+    #: else :data:`DEFAULT_ENCODE_BATCH`.
+    encode_batch_size: int | None = None
     #: Reuse the live version's vector of every product whose encoded text and encoder
     #: are unchanged (``False``: encode every product again).
     reuse_vectors: bool = True
@@ -122,11 +127,12 @@ def _build_parts(
     seconds["keyword"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    batch = config.encode_batch_size or int(getattr(encoder, "batch_size", DEFAULT_ENCODE_BATCH))
     encoded = encode_reusing(
         encoder,
         [product_text(d) for d in docs],
         reuse_from=reuse_from,
-        batch_size=config.encode_batch_size,
+        batch_size=batch,
         progress=lambda done, total: progress("vectors", done, total),
     )
     ids = [d.product_id for d in docs]

@@ -200,6 +200,10 @@ class OnnxMiniLMEncoder:
 
     name = MiniLMEncoder.name
     dim = MiniLMEncoder.dim
+    #: Texts per call in a reindex: 16 encoded 139 products/s on 2 cores, 32 gave 123 and
+    #: 64 106 (every catalogue text fills MiniLM's 128 tokens). The vectors do not depend
+    #: on it, nor on the thread count (``tests/ingest/test_vector_reuse.py``).
+    batch_size = 16
 
     def __init__(
         self,
