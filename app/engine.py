@@ -182,12 +182,13 @@ class Engine:
         if runtime == "torch" or (runtime == "auto" and self.settings.device != "cpu"):
             return MiniLMEncoder(device=self.settings.device)  # loads on first encode
         try:
+            from app.server import usable_cores
             from search.onnx_encoder import OnnxMiniLMEncoder, OnnxModelError
 
             onnx = OnnxMiniLMEncoder(
                 cache_dir=self.settings.model_cache_dir,
                 threads=self.settings.encoder_threads,
-                batch_threads=self.settings.encoder_batch_threads or None,
+                batch_threads=self.settings.encoder_batch_threads or usable_cores(),
             )
             onnx.load()  # export if needed, check the digest, open the session
         except (ImportError, OSError, OnnxModelError) as exc:

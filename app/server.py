@@ -33,6 +33,7 @@ __all__ = [
     "serial_kernels",
     "serve",
     "tcp_listener",
+    "usable_cores",
     "worker_count",
 ]
 
@@ -43,14 +44,18 @@ log = logging.getLogger(__name__)
 SERIAL_KERNEL_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def worker_count(setting: int) -> int:
-    """``setting`` worker processes, or one per core this process may run on when 0."""
-    if setting > 0:
-        return setting
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask; the machine's count where
+    the platform has no such mask)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def worker_count(setting: int) -> int:
+    """``setting`` worker processes, or one per core this process may run on when 0."""
+    return setting if setting > 0 else usable_cores()
 
 
 def serial_kernels() -> None:

@@ -190,10 +190,10 @@ class OnnxMiniLMEncoder:
 
     A query (one batch) runs with ``threads`` intra-op threads, so that concurrent
     requests in several workers do not fight over the cores. A bulk encode (more texts
-    than one batch: a reindex) runs on a second session with ``batch_threads`` threads
-    (default: every core this process may use), opened on the first such call: MiniLM's
-    matrix products scale with the cores (about 70 products/s on one core of the
-    reference machine, 135 on two).
+    than one batch: a reindex) runs on a second session with ``batch_threads`` threads,
+    opened on the first such call (default: ``threads``, and no second session; the app
+    passes every core the process may use): MiniLM's matrix products scale with the
+    cores (about 70 products/s on one core of the reference machine, 135 on two).
 
     The model loads lazily on first use (or on :meth:`load`), exporting it into
     ``cache_dir`` if needed; loading raises :class:`OnnxModelError` when that fails."""
@@ -223,7 +223,7 @@ class OnnxMiniLMEncoder:
         self._model_dir = model_dir
         self._max_length = max_length
         self._threads = threads
-        self._batch_threads = batch_threads or len(os.sched_getaffinity(0))
+        self._batch_threads = batch_threads or threads
         self._opset = opset
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any] | None = None

@@ -101,6 +101,9 @@ def test_a_bulk_encode_runs_on_its_own_session_with_batch_threads(
     assert np.array_equal(bulk, onnx_encoder.encode(TEXTS))
     with pytest.raises(ValueError, match="batch_threads"):
         OnnxMiniLMEncoder(cache_dir=MODEL_CACHE, batch_threads=0)
+    plain = OnnxMiniLMEncoder(cache_dir=MODEL_CACHE, threads=1)  # batch_threads not given
+    assert np.array_equal(plain.encode(TEXTS, batch_size=2), one_batch)
+    assert plain._bulk is None  # the query session did the bulk encode
 
 
 @pytest.mark.parametrize("identity", ["another-model", None])
