@@ -121,7 +121,9 @@ def tcp_listener(config: uvicorn.Config) -> socket.socket:
     (``TCP_NODELAY``) for sockets that say ``IPPROTO_TCP``. With Nagle on, every response
     on a kept-alive connection waited for the client's delayed ACK: a single client saw
     68 ms per search with two workers against 28 ms with one (uvicorn issue #3149, open
-    in 0.54). The file descriptor is the same; only Python's record of it changes."""
+    in 0.54). The file descriptor is the same; only Python's record of it changes.
+    uvloop (the default where installed) sets ``TCP_NODELAY`` itself; this covers the
+    asyncio fallback."""
     sock = config.bind_socket()
     if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.proto != 0:
         return sock

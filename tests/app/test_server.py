@@ -71,6 +71,20 @@ def test_the_workers_listener_gives_accepted_connections_tcp_nodelay() -> None:
     assert nodelay_of_accepted(raw) == 0
 
 
+def test_the_server_runs_on_httptools_and_uvloop() -> None:
+    """Both are dependencies, and uvicorn's "auto" settings pick them: the C HTTP parser
+    and libuv's loop took 2.3 ms of server CPU off a 50k search (docs/benchmarks.md).
+    Without them uvicorn falls back to h11 and asyncio silently; this says so instead."""
+    import uvicorn
+    import uvloop
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    config = uvicorn.Config("app.server:create_app_from_env", port=free_port())
+    config.load()
+    assert config.http_protocol_class is HttpToolsProtocol
+    assert config.get_loop_factory() is uvloop.new_event_loop
+
+
 def test_serial_kernels_limit_every_pool_to_one_thread() -> None:
     """In a fresh process (it changes process-wide state): BLAS pools already loaded and
     those of libraries loaded afterwards both run one thread."""
