@@ -166,7 +166,12 @@ def over_http(port: int, queries: list[str]) -> dict[str, float]:
     return summary(times)
 
 
-def throughput(port: int, queries: list[str], clients: int, rounds: int) -> dict[str, Any]:
+def throughput(
+    port: int, queries: list[str], clients: int, rounds: int, *, keep_times: bool = False
+) -> dict[str, Any]:
+    """``clients`` threads, each on its own kept-alive connection, each sending ``rounds``
+    searches back to back. With ``keep_times`` the report carries every latency
+    (``times_ms``), so that several runs can be pooled."""
     times: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -192,13 +197,17 @@ def throughput(port: int, queries: list[str], clients: int, rounds: int) -> dict
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
-    return {
+    report: dict[str, Any] = {
         "clients": clients,
         "requests": len(times),
         "errors": len(errors),
+        "wall_s": round(wall, 3),
         "qps": round(len(times) / wall, 1),
         **summary(times),
     }
+    if keep_times:
+        report["times_ms"] = times
+    return report
 
 
 def main() -> None:
