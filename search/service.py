@@ -133,6 +133,36 @@ class Snapshot:
     generation: int
 
 
+class FailureLog:
+    """Logs a repeating failure without flooding the log: the first of each kind (what
+    failed, and the exception's type) with its traceback, then one line at the 10th,
+    100th, 1,000th... time with the count. A ranker that fails on every request would
+    otherwise write a traceback per search."""
+
+    def __init__(self, message: str) -> None:
+        self._message = message  # one %s: what failed
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def record(self, what: str, exc: BaseException) -> int:
+        """Count one failure of ``what`` (log it as above); returns its count so far."""
+        with self._lock:
+            key = (what, type(exc).__name__)
+            self._counts[key] += 1
+            count = self._counts[key]
+        if count == 1:
+            log.error(self._message, what, exc_info=exc)
+        elif _power_of_ten(count):
+            log.error(self._message + " (%d times so far; last: %s)", what, count, exc)
+        return count
+
+
+def _power_of_ten(n: int) -> bool:
+    while n >= 10 and n % 10 == 0:
+        n //= 10
+    return n == 1
+
+
 class SearchService:
     """Hybrid search over one index version. Thread-safe for reads."""
 
@@ -174,6 +204,7 @@ class SearchService:
         self.recall_k = recall_k
         self.dense_min_score = dense_min_score
         self._fallback = RRFRanker()
+        self._ranker_failures = FailureLog("ranker %s failed; results ranked by rrf")
         self.personal = personal  # the personal stage over ``ranker``, when trained
         self.rules: RuleSet = NO_RULES  # published merchandising rules, swapped whole
         self._write_lock = threading.Lock()
@@ -414,7 +445,7 @@ class SearchService:
                 parts.update(ruled.explain(page))
             used = ranker.name
         except Exception as exc:  # a broken ranker must not take search down
-            log.exception("ranker %s failed; falling back to rrf", ranker.name)
+            self._ranker_failures.record(ranker.name, exc)
             scores = self._fallback.score(candidates)
             ruled = self._ruled(query, qgraph, filters, candidates, scores, state)
             scores = ruled.scores

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,7 @@ from ranker.candidates import Array, CandidateSet, Rows
 from search.filters import Filters, UnknownFilter
 from search.graph_signals import GRAPH_SIGNALS
 from search.keyword import KEYWORD_FIELDS
-from search.service import InvalidQuery, validate_query
+from search.service import FailureLog, InvalidQuery, validate_query
 
 
 def ids(engine: Engine, query: str, **kwargs: object) -> list[str]:
@@ -149,6 +151,32 @@ def test_failing_ranker_falls_back_to_rrf_and_says_so(small_engine: Engine) -> N
     assert result.degraded and result.ranker == "rrf"
     assert "model file is corrupt" in result.notes[0]
     assert result.hits
+
+
+def test_a_ranker_failing_every_search_logs_one_traceback_then_counts(
+    small_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    class AlwaysBroken(BrokenRanker):
+        name = "always-broken"  # counted apart from the other tests' "broken"
+
+    service, _ = small_engine.service()
+    with caplog.at_level(logging.ERROR, logger="search.service"):
+        for _ in range(12):
+            assert service.search("sofa", ranker=AlwaysBroken()).degraded
+    records = [r for r in caplog.records if r.name == "search.service"]
+    assert len(records) == 2, [r.getMessage() for r in records]
+    first, tenth = records
+    assert first.exc_info is not None and "always-broken" in first.getMessage()
+    assert tenth.exc_info is None
+    assert "10 times so far" in tenth.getMessage()
+    assert "model file is corrupt" in tenth.getMessage()
+
+
+def test_failure_log_counts_each_kind_apart() -> None:
+    failures = FailureLog("%s failed")
+    assert [failures.record("a", ValueError("x")) for _ in range(3)] == [1, 2, 3]
+    assert failures.record("a", KeyError("y")) == 1
+    assert failures.record("b", ValueError("x")) == 1
 
 
 def test_candidates_signals_are_finite(small_engine: Engine) -> None:
