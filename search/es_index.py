@@ -24,7 +24,7 @@ from search.es_queries import (
     index_body,
     keyword_query,
     knn_query,
-    restricted_field_query,
+    named_fields_query,
 )
 from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS, KeywordDoc
 from search.sources import Tops
@@ -182,34 +182,43 @@ class ElasticsearchKeywordIndex(_Base):
     ) -> dict[str, dict[str, float]]:
         if not tokens or not product_ids:
             return {f: {} for f in KEYWORD_FIELDS}
-        searches: list[dict[str, Any]] = []
-        for body in self.field_bodies(tokens, product_ids, fuzzy):
-            searches += [{"index": self.index}, body]
         with _translate(self.url):
-            response = self.client.msearch(searches=searches)
-        return self.read_fields(response["responses"])
+            response = self.client.search(
+                index=self.index,
+                include_named_queries_score=True,
+                **self.fields_body(tokens, product_ids, fuzzy),
+            )
+        return self.read_fields(response.body)
 
-    def field_bodies(
+    def fields_body(
         self, tokens: Sequence[str], product_ids: Sequence[str], fuzzy: EditRule | None
-    ) -> list[dict[str, Any]]:
-        """One request per field (:data:`KEYWORD_FIELDS` order): its BM25 for the given
-        products only."""
-        return [
-            {
-                "query": restricted_field_query(field, tokens, product_ids, fuzzy),
-                "size": len(product_ids),
-                "_source": False,
-                "track_total_hits": False,
-            }
-            for field in KEYWORD_FIELDS
-        ]
+    ) -> dict[str, Any]:
+        """One request for every field's BM25 of the given products (a named clause per
+        field, :func:`~search.es_queries.named_fields_query`); it must be sent with
+        ``include_named_queries_score``. One filter and one query where there were six:
+        the candidates' scoring took 37 of a 5k search's 59 ms."""
+        return {
+            "query": named_fields_query(tokens, product_ids, fuzzy),
+            "size": len(product_ids),
+            "_source": False,
+            "track_total_hits": False,
+        }
 
     @staticmethod
-    def read_fields(responses: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
-        """The answers to :meth:`field_bodies`, as field -> product -> BM25."""
-        out: dict[str, dict[str, float]] = {}
-        for field, result in zip(KEYWORD_FIELDS, responses, strict=True):
-            out[field] = dict(_hits(_ok(result, f"field {field} scoring")))
+    def read_fields(response: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+        """The answer to :meth:`fields_body`, as field -> product -> BM25 (a field a
+        product did not match is absent: 0)."""
+        out: dict[str, dict[str, float]] = {f: {} for f in KEYWORD_FIELDS}
+        for hit in _ok(response, "per-field scoring")["hits"]["hits"]:
+            matched = hit.get("matched_queries") or {}
+            if not isinstance(matched, Mapping):
+                raise BackendError(
+                    "elasticsearch",
+                    "matched_queries came without scores; per-field scoring needs "
+                    "include_named_queries_score (Elasticsearch 8.8 or later)",
+                )
+            for field, score in matched.items():
+                out[field][hit["_id"]] = float(score)
         return out
 
 
@@ -302,8 +311,9 @@ def _ok(result: Mapping[str, Any], what: str) -> Mapping[str, Any]:
 class ElasticsearchSources:
     """A search's two reads of one Elasticsearch index (keyword fields and vector in the
     same documents), each one ``_msearch``: the keyword top and the kNN top together,
-    then the candidates' per-field BM25 and exact cosine together (``search.sources``).
-    The request bodies are the single-index ones, so the answers are the same."""
+    then the candidates' per-field BM25 (one query, a named clause per field) and exact
+    cosine together (``search.sources``). The request bodies are the single-index ones,
+    so the answers are the same."""
 
     def __init__(
         self, keyword: ElasticsearchKeywordIndex, vectors: ElasticsearchVectorIndex
@@ -312,14 +322,18 @@ class ElasticsearchSources:
             raise ValueError("keyword and vectors must be the same Elasticsearch index")
         self.keyword, self.vectors = keyword, vectors
 
-    def _msearch(self, bodies: list[dict[str, Any]]) -> list[Mapping[str, Any]]:
+    def _msearch(
+        self, bodies: list[dict[str, Any]], *, named_scores: bool = False
+    ) -> list[Mapping[str, Any]]:
         if not bodies:
             return []
         searches: list[dict[str, Any]] = []
         for body in bodies:
             searches += [{"index": self.keyword.index}, body]
         with _translate(self.keyword.url):
-            response = self.keyword.client.msearch(searches=searches)
+            response = self.keyword.client.msearch(
+                searches=searches, include_named_queries_score=named_scores or None
+            )
         return list(response["responses"])
 
     def top(
@@ -357,12 +371,12 @@ class ElasticsearchSources:
             return {f: {} for f in KEYWORD_FIELDS}, {}
         bodies = [self.vectors.knn_body(vector, len(ids), list(ids))]
         if tokens:
-            bodies += self.keyword.field_bodies(tokens, ids, fuzzy)
-        answers = self._msearch(bodies)
+            bodies.append(self.keyword.fields_body(tokens, ids, fuzzy))
+        answers = self._msearch(bodies, named_scores=bool(tokens))
         dense = dict(self.vectors.read_knn(_ok(answers[0], "candidate cosine")))
         if not tokens:
             return {f: {} for f in KEYWORD_FIELDS}, dense
-        return self.keyword.read_fields(answers[1:]), dense
+        return self.keyword.read_fields(answers[1]), dense
 
 
 class ElasticsearchAdmin:

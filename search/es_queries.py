@@ -20,6 +20,7 @@ __all__ = [
     "index_body",
     "keyword_query",
     "knn_query",
+    "named_fields_query",
     "restricted_field_query",
 ]
 
@@ -106,6 +107,28 @@ def restricted_field_query(
     return {
         "bool": {
             "must": [field_query(field, tokens, fuzzy=fuzzy)],
+            "filter": [{"terms": {ID_FIELD: list(ids)}}],
+        }
+    }
+
+
+def named_fields_query(
+    tokens: Sequence[str], ids: Sequence[str], fuzzy: EditRule | None = None
+) -> dict[str, Any]:
+    """Every field's BM25 for the given products in one query: each field's clause is
+    :func:`field_query` named after its field, so with ``include_named_queries_score`` a
+    hit's ``matched_queries`` maps each field it matched to that clause's own score, the
+    score :func:`restricted_field_query` gives for the field alone. A product that matches
+    no field is not a hit (every score 0)."""
+    named = []
+    for field in KEYWORD_FIELDS:
+        clause = field_query(field, tokens, fuzzy=fuzzy)
+        clause["bool"]["_name"] = field
+        named.append(clause)
+    return {
+        "bool": {
+            "should": named,
+            "minimum_should_match": 1,
             "filter": [{"terms": {ID_FIELD: list(ids)}}],
         }
     }

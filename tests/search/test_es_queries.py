@@ -12,6 +12,7 @@ from search.es_queries import (
     index_body,
     keyword_query,
     knn_query,
+    named_fields_query,
     restricted_field_query,
 )
 from search.keyword import KEYWORD_FIELDS
@@ -51,6 +52,17 @@ def test_restricted_field_query_filters_without_scoring() -> None:
     q = restricted_field_query("brand", ["oak"], ["P1", "P2"])
     assert q["bool"]["filter"] == [{"terms": {"product_id": ["P1", "P2"]}}]
     assert q["bool"]["must"][0]["bool"]["should"][0] == {"term": {"brand": {"value": "oak"}}}
+
+
+def test_named_fields_query_names_one_clause_per_field_and_filters_once() -> None:
+    q = named_fields_query(["oak"], ["P1", "P2"])
+    clauses = q["bool"]["should"]
+    assert [c["bool"]["_name"] for c in clauses] == list(KEYWORD_FIELDS)
+    for clause, field in zip(clauses, KEYWORD_FIELDS, strict=True):
+        alone = restricted_field_query(field, ["oak"], ["P1", "P2"])["bool"]["must"][0]
+        assert {**clause["bool"], "_name": None} == {**alone["bool"], "_name": None}
+    assert q["bool"]["filter"] == [{"terms": {"product_id": ["P1", "P2"]}}]
+    assert q["bool"]["minimum_should_match"] == 1
 
 
 def test_knn_query() -> None:
