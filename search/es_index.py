@@ -18,9 +18,11 @@ import numpy.typing as npt
 
 from kg.store import BackendError, BackendUnavailable
 from search.es_queries import (
+    HIT_FIELDS,
     ID_FIELD,
     VECTOR_FIELD,
     dot_from_score,
+    hit_id,
     index_body,
     keyword_query,
     knn_query,
@@ -169,8 +171,7 @@ class ElasticsearchKeywordIndex(_Base):
         return {
             "query": keyword_query(tokens, self._weights, fuzzy),
             "size": k,
-            "_source": False,
-            "track_total_hits": False,
+            **HIT_FIELDS,
         }
 
     def field_scores(
@@ -200,8 +201,7 @@ class ElasticsearchKeywordIndex(_Base):
         return {
             "query": named_fields_query(tokens, product_ids, fuzzy),
             "size": len(product_ids),
-            "_source": False,
-            "track_total_hits": False,
+            **HIT_FIELDS,
         }
 
     @staticmethod
@@ -218,7 +218,7 @@ class ElasticsearchKeywordIndex(_Base):
                     "include_named_queries_score (Elasticsearch 8.8 or later)",
                 )
             for field, score in matched.items():
-                out[field][hit["_id"]] = float(score)
+                out[field][hit_id(hit)] = float(score)
         return out
 
 
@@ -271,8 +271,7 @@ class ElasticsearchVectorIndex(_Base):
         return {
             "knn": knn_query(vector, k=k, ids=ids),
             "size": k,
-            "_source": False,
-            "track_total_hits": False,
+            **HIT_FIELDS,
         }
 
     @staticmethod
@@ -298,7 +297,7 @@ class ElasticsearchVectorIndex(_Base):
 
 
 def _hits(response: Mapping[str, Any]) -> list[tuple[str, float]]:
-    return [(h["_id"], float(h["_score"])) for h in response["hits"]["hits"]]
+    return [(hit_id(h), float(h["_score"])) for h in response["hits"]["hits"]]
 
 
 def _ok(result: Mapping[str, Any], what: str) -> Mapping[str, Any]:

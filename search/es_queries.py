@@ -15,8 +15,10 @@ from search.keyword import FUZZY_SCORE, KEYWORD_FIELDS
 from search.spelling import EditRule
 
 __all__ = [
+    "HIT_FIELDS",
     "field_query",
     "fuzzy_clause",
+    "hit_id",
     "index_body",
     "keyword_query",
     "knn_query",
@@ -26,6 +28,21 @@ __all__ = [
 
 ID_FIELD = "product_id"
 VECTOR_FIELD = "vector"
+
+#: What a search asks back of each hit: its product id from the id field's doc values,
+#: and nothing stored. Loading the stored ``_id`` of each of ~370 hits cost most of a
+#: request: 24 ms against 9 ms per ``_msearch`` of a 5k search (2026-12-02).
+HIT_FIELDS: dict[str, Any] = {
+    "_source": False,
+    "stored_fields": "_none_",
+    "docvalue_fields": [ID_FIELD],
+    "track_total_hits": False,
+}
+
+
+def hit_id(hit: Mapping[str, Any]) -> str:
+    """The product id of a hit asked for with :data:`HIT_FIELDS`."""
+    return str(hit["fields"][ID_FIELD][0])
 
 
 def index_body(*, dim: int | None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from kg.store import BackendUnavailable
@@ -9,6 +10,7 @@ from search.es_index import ElasticsearchKeywordIndex, ElasticsearchVectorIndex
 from search.es_queries import (
     dot_from_score,
     field_query,
+    hit_id,
     index_body,
     keyword_query,
     knn_query,
@@ -63,6 +65,21 @@ def test_named_fields_query_names_one_clause_per_field_and_filters_once() -> Non
         assert {**clause["bool"], "_name": None} == {**alone["bool"], "_name": None}
     assert q["bool"]["filter"] == [{"terms": {"product_id": ["P1", "P2"]}}]
     assert q["bool"]["minimum_should_match"] == 1
+
+
+def test_every_search_body_asks_the_id_from_doc_values_only() -> None:
+    """Stored fields (``_id`` included) are not loaded: the id comes from doc values."""
+    keyword = ElasticsearchKeywordIndex(url="http://127.0.0.1:1", index="i")
+    bodies = [
+        keyword.search_body(["oak"], 10, None),
+        keyword.fields_body(["oak"], ["P1"], None),
+        ElasticsearchVectorIndex.knn_body(np.ones(2, dtype=np.float32), 5, None),
+    ]
+    for body in bodies:
+        assert body["stored_fields"] == "_none_"
+        assert body["docvalue_fields"] == ["product_id"]
+        assert body["_source"] is False
+    assert hit_id({"_score": 1.0, "fields": {"product_id": ["P1"]}}) == "P1"
 
 
 def test_knn_query() -> None:
