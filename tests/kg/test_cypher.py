@@ -36,6 +36,9 @@ def test_relations_use_schema_types_only() -> None:
     assert "[r:IN_CATEGORY]" in query and query.rstrip().endswith(
         "RETURN a.id AS source, b.id AS target"
     )
+    for build in (cypher.existing_relations, cypher.delete_relations):
+        query, _ = build("t1", RelationType.HAS_BRAND, [])
+        assert "USING INDEX SEEK a:KG_t1(id)" in query  # from the source, not the brand
 
 
 def test_constraints_and_drop_cover_the_same_schema() -> None:
