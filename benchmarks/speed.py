@@ -244,7 +244,7 @@ def eight_clients(port: int, queries: list[str], *, runs: int) -> dict[str, Any]
 
 
 def over_http(
-    home: Path, queries: list[str], workers: int, port: int, *, repeats: int = 3
+    home: Path, queries: list[str], workers: int, port: int, *, runs: int = 3
 ) -> dict[str, Any]:
     server = _start(home, port, workers)
     peak = [0]
@@ -269,7 +269,7 @@ def over_http(
                 started = time.perf_counter()
                 client.get("/search", params={"q": q, "k": 10}).raise_for_status()
                 one.append((time.perf_counter() - started) * 1000)
-        eight = eight_clients(port, queries, runs=repeats)
+        eight = eight_clients(port, queries, runs=runs)
         after = load()
         pss = _pss_kib(server.pid)
     finally:
@@ -334,7 +334,7 @@ def main() -> None:
         report["http"] = []
         for workers in [int(w) for w in args.workers.split(",")]:
             print(f"HTTP with {workers} worker(s) ...", file=sys.stderr, flush=True)
-            report["http"].append(over_http(home, queries, workers, args.port, repeats=args.runs))
+            report["http"].append(over_http(home, queries, workers, args.port, runs=args.runs))
         from app.engine import Engine
         from app.settings import Settings
 
