@@ -151,10 +151,8 @@ class Engine:
         #: vocabulary). Without it, a full collection at 50k products stalled every
         #: request of a worker for about half a second under load: p99 600 against 204 ms
         #: with 8 clients. Off for the CLI and tests, where a collection per open costs
-        #: more than it saves. The warm-up's collection covers the version it opened, so
-        #: ``service()`` collects only for versions opened after the warm-up.
+        #: more than it saves.
         self.freeze_heap = False
-        self._warmed = False
         self._recs_lock = threading.Lock()
         self._refitting: threading.Thread | None = None
         self._erased_while_fitting: set[str] | None = None
@@ -244,7 +242,7 @@ class Engine:
                 self._opened_with = self._catch_up(service, manifest)
                 self._loaded = (stamp, service, manifest)
                 log.info("serving index %s (%d products)", manifest.version, manifest.products)
-                if self.freeze_heap and self._warmed:
+                if self.freeze_heap:
                     self._settle_heap()
             return self._loaded[1], self._loaded[2]
 
@@ -264,7 +262,6 @@ class Engine:
         self.recommendations()  # fits the collaborative models on the event log
         if self.freeze_heap:
             self._settle_heap()
-        self._warmed = True
         seconds = time.perf_counter() - started
         log.info("warmed up in %.1f s", seconds)
         return seconds

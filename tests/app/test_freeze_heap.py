@@ -10,7 +10,6 @@ import pytest
 
 import app.server
 from app.engine import Engine
-from search.encoder import MiniLMEncoder
 
 
 @pytest.fixture
@@ -41,26 +40,6 @@ def test_the_warm_up_freezes_what_it_loaded(tiny_engine: Engine, unfrozen: None)
         assert not _frozen([["made after the freeze"]])
     finally:
         tiny_engine.freeze_heap = False
-
-
-def test_the_warm_up_collects_once_and_a_later_version_again(
-    tiny_engine: Engine, encoder: MiniLMEncoder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Opening the live version inside the warm-up does not collect on its own: the
-    warm-up's one collection at its end covers it. A version opened after the warm-up
-    (a reindex's switch) collects again."""
-    engine = Engine(tiny_engine.settings, encoder=encoder)  # nothing opened yet
-    engine.freeze_heap = True
-    settled: list[int] = []
-    monkeypatch.setattr(engine, "_settle_heap", lambda: settled.append(1))
-    try:
-        engine.warm_up()
-        assert settled == [1]
-        monkeypatch.setattr(engine.versions, "pointer_stamp", lambda: (0, 0))
-        engine.service()  # the live pointer moved: the version is opened again
-        assert settled == [1, 1]
-    finally:
-        engine.close()
 
 
 def test_a_server_worker_engine_freezes(
