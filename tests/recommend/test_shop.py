@@ -27,8 +27,19 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def shop(tiny_engine: Engine) -> Engine:
-    """The tiny engine with a seeded behaviour log (60 shoppers, 8 sessions each)."""
+    """The tiny engine with a seeded behaviour log (60 shoppers, 8 sessions each).
+
+    A test that ran earlier may have fitted the recommendations on the log as it was
+    before the seeding (a serving warm-up does); the engine would refit them in the
+    background. They are refitted here, in this thread, so every test below sees the
+    seeded log whatever ran first."""
     simulate_behaviour(tiny_engine, seed=3, users=60)
+    background = tiny_engine.refit_in_background
+    tiny_engine.refit_in_background = False
+    try:
+        tiny_engine.recommendations()
+    finally:
+        tiny_engine.refit_in_background = background
     return tiny_engine
 
 
