@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.event_store import EVENT_FIELDS, AppendResult, StoredEvent
 from ingest.events import ShopEvent
-from search.es_index import BulkError, _translate, connect
+from search.es_index import BULK_OPERATIONS, BulkError, _translate, connect
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -265,9 +265,22 @@ class ElasticsearchEventStore:
                 op["_id"] = event.event_id if event.event_id is not None else uuid.uuid4().hex
                 actions.append({"create": op})
                 actions.append(_document(event, seq))
-            response = self.client.bulk(operations=actions, refresh=True)
+            items: list[dict[str, Any]] = []
+            try:
+                # Two lines an event; requests of BULK_OPERATIONS events, so a large
+                # import stays under Elasticsearch's request size limit.
+                starts = range(0, len(actions), 2 * BULK_OPERATIONS)
+                for start in starts:
+                    response = self.client.bulk(
+                        operations=actions[start : start + 2 * BULK_OPERATIONS],
+                        refresh=start == starts[-1],
+                    )
+                    items.extend(response["items"])
+            except Exception:
+                self._delete(_created(items))  # all or nothing, as for a refused event
+                raise
         accepted, written, failures = 0, [], {}
-        for item in response["items"]:
+        for item in items:
             op = item["create"]
             if op.get("status") in (200, 201):
                 accepted += 1
@@ -412,3 +425,12 @@ class ElasticsearchEventStore:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _created(items: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """The (index, id) of the events a bulk response says were created."""
+    return [
+        (item["create"]["_index"], item["create"]["_id"])
+        for item in items
+        if item["create"].get("status") in (200, 201)
+    ]

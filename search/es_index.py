@@ -55,6 +55,13 @@ class BulkError(RuntimeError):
         super().__init__(f"{len(self.failures)} document(s) failed in {index}: {shown}")
 
 
+#: Documents per bulk request. One request for a 50k-product reindex's vectors was ~175 MB
+#: of JSON, and Elasticsearch refused it (413: over its 100 MB ``http.max_content_length``);
+#: 1,000 vectors of 384 floats are ~4 MB, well under the tens of megabytes that
+#: Elasticsearch's indexing-speed guide advises a bulk request to stay below.
+BULK_OPERATIONS = 1_000
+
+
 def connect(url: str, *, timeout_s: float = 10.0, retries: int = 3) -> Elasticsearch:
     from elasticsearch import Elasticsearch
 
@@ -100,27 +107,32 @@ class _Base:
             self._client = connect(self.url)
         return self._client
 
-    def _bulk(self, actions: list[dict[str, Any]]) -> None:
-        if not actions:
-            return
-        with _translate(self.url):
-            response = self.client.bulk(operations=actions, refresh=True)
-        if response.get("errors"):
-            failures = {}
+    def _bulk(self, operations: Sequence[Sequence[dict[str, Any]]]) -> None:
+        """Write ``operations`` (each one's bulk lines: an action, and its document unless
+        it deletes) in requests of at most :data:`BULK_OPERATIONS`; the last refreshes the
+        index, so what was written is searchable once this returns. Per-document failures
+        of every request are gathered and raised together (:class:`BulkError`)."""
+        failures: dict[str, str] = {}
+        starts = range(0, len(operations), BULK_OPERATIONS)
+        for start in starts:
+            lines = [line for op in operations[start : start + BULK_OPERATIONS] for line in op]
+            with _translate(self.url):
+                response = self.client.bulk(operations=lines, refresh=start == starts[-1])
+            if not response.get("errors"):
+                continue
             for item in response["items"]:
                 op = next(iter(item.values()))
                 if op.get("error") and not (op.get("status") == 404 and "delete" in item):
                     failures[op["_id"]] = op["error"].get("reason", str(op["error"]))
-            if failures:
-                raise BulkError(self.index, failures)
+        if failures:
+            raise BulkError(self.index, failures)
 
     def count(self) -> int:
         with _translate(self.url):
             return int(self.client.count(index=self.index)["count"])
 
     def delete(self, product_ids: Sequence[str]) -> None:
-        actions = [{"delete": {"_index": self.index, "_id": pid}} for pid in product_ids]
-        self._bulk(actions)
+        self._bulk([[{"delete": {"_index": self.index, "_id": pid}}] for pid in product_ids])
 
     def close(self) -> None:
         if self._client is not None:
@@ -146,14 +158,18 @@ class ElasticsearchKeywordIndex(_Base):
         self._weights = {f: float(field_weights.get(f, 0.0)) for f in KEYWORD_FIELDS}
 
     def upsert(self, docs: Sequence[KeywordDoc]) -> None:
-        actions: list[dict[str, Any]] = []
+        operations: list[list[dict[str, Any]]] = []
         for doc in docs:
             missing = set(KEYWORD_FIELDS) - set(doc.fields)
             if missing:
                 raise ValueError(f"document {doc.product_id!r} lacks fields {sorted(missing)}")
-            actions.append({"update": {"_index": self.index, "_id": doc.product_id}})
-            actions.append({"doc": {ID_FIELD: doc.product_id, **doc.fields}, "doc_as_upsert": True})
-        self._bulk(actions)
+            operations.append(
+                [
+                    {"update": {"_index": self.index, "_id": doc.product_id}},
+                    {"doc": {ID_FIELD: doc.product_id, **doc.fields}, "doc_as_upsert": True},
+                ]
+            )
+        self._bulk(operations)
 
     def search(
         self, tokens: Sequence[str], *, k: int, fuzzy: EditRule | None = None
@@ -248,13 +264,15 @@ class ElasticsearchVectorIndex(_Base):
         norms = np.linalg.norm(vectors, axis=1)
         if not np.allclose(norms, 1.0, atol=1e-3):
             raise ValueError("vectors must be L2-normalised (dot_product similarity)")
-        actions: list[dict[str, Any]] = []
-        for pid, vec in zip(product_ids, vectors, strict=True):
-            actions.append({"update": {"_index": self.index, "_id": pid}})
-            actions.append(
-                {"doc": {ID_FIELD: pid, VECTOR_FIELD: vec.tolist()}, "doc_as_upsert": True}
-            )
-        self._bulk(actions)
+        self._bulk(
+            [
+                [
+                    {"update": {"_index": self.index, "_id": pid}},
+                    {"doc": {ID_FIELD: pid, VECTOR_FIELD: vec.tolist()}, "doc_as_upsert": True},
+                ]
+                for pid, vec in zip(product_ids, vectors, strict=True)
+            ]
+        )
 
     def _knn(
         self, vector: npt.NDArray[np.float32], k: int, ids: Sequence[str] | None

@@ -47,3 +47,32 @@ class TestElasticsearchVectorIndex(VectorIndexContract):
         index.close()
         admin.drop([name])
         admin.close()
+
+    def test_a_large_write_goes_in_several_bulk_requests(
+        self, index: ElasticsearchVectorIndex, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """One bulk request for a 50k-product reindex's vectors was over Elasticsearch's
+        request size limit (413). Writes are split into requests of BULK_OPERATIONS
+        documents, here 2, and every document of every request lands; deletes too."""
+        import search.es_index as es_index
+
+        monkeypatch.setattr(es_index, "BULK_OPERATIONS", 2)
+        sent: list[int] = []
+        bulk = index.client.bulk
+
+        def counting(**kwargs: object) -> object:
+            sent.append(len(kwargs["operations"]))  # type: ignore[arg-type]
+            return bulk(**kwargs)
+
+        monkeypatch.setattr(index.client, "bulk", counting)
+        ids = [f"P{i}" for i in range(5)]
+        rng = np.random.default_rng(0)
+        vectors = rng.normal(size=(5, 4)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        index.upsert(ids, vectors)
+        assert sent == [4, 4, 2]  # two lines a document: 2 + 2 + 1 documents
+        assert index.count() == 5
+        for pid, vec in zip(ids, vectors, strict=True):
+            assert index.search(vec, k=1)[0][0] == pid
+        index.delete(ids[:3])
+        assert index.count() == 2 and sent[3:] == [2, 1]

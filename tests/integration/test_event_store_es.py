@@ -62,6 +62,33 @@ def test_a_data_stream_with_template_and_idempotent_appends(
     assert [e.product_id for e in store.read(after=stored[0].seq, limit=1)] == ["P2"]
 
 
+def test_a_large_append_goes_in_several_requests_and_stays_all_or_nothing(
+    store: ElasticsearchEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append is split into bulk requests of BULK_OPERATIONS events (here 2), so a large
+    import stays under Elasticsearch's request size limit; when a later request fails,
+    the events the earlier ones stored are taken out again."""
+    import ingest.es_event_store as es_event_store
+
+    monkeypatch.setattr(es_event_store, "BULK_OPERATIONS", 2)
+    result = store.append([event(n, event_id=f"e{n}") for n in range(5)])
+    assert (result.accepted, store.count()) == (5, 5)
+    assert [e.product_id for e in store.read()] == [f"P{n}" for n in range(5)]
+
+    bulk, calls = store.client.bulk, []
+
+    def second_request_fails(**kwargs: object) -> object:
+        calls.append(kwargs)
+        if len(calls) == 2:
+            raise ConnectionError("the server went away")
+        return bulk(**kwargs)
+
+    monkeypatch.setattr(store.client, "bulk", second_request_fails)
+    with pytest.raises(ConnectionError):
+        store.append([event(n, event_id=f"f{n}") for n in range(5, 10)])
+    assert store.count() == 5  # the first request's two events were deleted again
+
+
 def test_a_duplicate_in_an_older_backing_index_is_still_found(
     store: ElasticsearchEventStore,
 ) -> None:
