@@ -244,7 +244,7 @@ def shortest_paths_to(namespace: str, max_hops: int) -> str:
     return (
         f"MATCH (b:{ns} {{id: $target}}) UNWIND $sources AS source "
         f"MATCH (a:{ns} {{id: source}}) "
-        "CALL { WITH a, b "
+        "CALL (a, b) { "
         f"MATCH p = allShortestPaths((a)-[:{_CATALOGUE_TYPES}*..{max_hops}]-(b)) "
         "WHERE none(n IN nodes(p)[1..-1] WHERE n.kind = 'Product') "
         "RETURN p LIMIT $limit } "
@@ -271,7 +271,7 @@ def drop(namespace: str) -> list[str]:
     """Statements that remove a namespace entirely (batched deletes, then its schema)."""
     ns = label(namespace)
     out = [
-        f"MATCH (n:{lbl}) CALL {{ WITH n DETACH DELETE n }} IN TRANSACTIONS OF 10000 ROWS"
+        f"MATCH (n:{lbl}) CALL (n) {{ DETACH DELETE n }} IN TRANSACTIONS OF 10000 ROWS"
         for lbl in (ns, change_label(namespace), meta_label(namespace), user_label(namespace))
     ]
     out += [

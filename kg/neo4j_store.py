@@ -48,8 +48,12 @@ __all__ = ["Neo4jGraphStore", "open_driver", "translated_errors"]
 
 def open_driver(uri: str, auth: tuple[str, str] | None, timeout_s: float) -> Driver:
     """A driver whose connection, pool and retry waits all end after ``timeout_s``, so
-    a server that is down fails a request in seconds, not the driver's default minutes."""
-    from neo4j import GraphDatabase
+    a server that is down fails a request in seconds, not the driver's default minutes.
+
+    The server's "unrecognized" notifications are turned off: a fresh namespace has no
+    ``aliases`` property yet, and every read of it logged a warning that a property key
+    does not exist. Deprecation and performance notifications still reach the log."""
+    from neo4j import GraphDatabase, NotificationDisabledClassification
 
     return GraphDatabase.driver(
         uri,
@@ -57,7 +61,25 @@ def open_driver(uri: str, auth: tuple[str, str] | None, timeout_s: float) -> Dri
         connection_timeout=timeout_s,
         connection_acquisition_timeout=timeout_s,
         max_transaction_retry_time=timeout_s,
+        notifications_disabled_classifications=[NotificationDisabledClassification.UNRECOGNIZED],
     )
+
+
+#: The server's refusals of a transaction that outgrew its memory: one transaction's
+#: limit, or the pool all transactions share. Transient by their class, but the same
+#: write fails again on retry, so they are answered as errors, with the fix.
+_OUT_OF_MEMORY = frozenset(
+    {
+        "Neo.TransientError.General.MemoryPoolOutOfMemoryError",
+        "Neo.TransientError.General.TransactionOutOfMemoryError",
+    }
+)
+_TOO_BIG = (
+    "the write is one transaction and needs more memory than the server allows it "
+    "(dbms.memory.transaction.total.max, 70% of the heap by default); give Neo4j a "
+    "larger heap (scripts/servers: KGSEARCH_NEO4J_HEAP; a 50k-product import needs "
+    "more than 3g) or import the catalogue in parts"
+)
 
 
 @contextlib.contextmanager
@@ -65,7 +87,8 @@ def translated_errors(uri: str) -> Iterator[None]:
     """The driver's errors as the backend errors the API answers with: an unreachable
     server, or a transient error still failing after the driver's retries, is
     :class:`BackendUnavailable` (503); any other server error (authentication, a
-    refused statement) is :class:`BackendError` (502)."""
+    refused statement, a transaction too big for the server's memory) is
+    :class:`BackendError` (502)."""
     from neo4j.exceptions import (
         DriverError,
         Neo4jError,
@@ -76,7 +99,11 @@ def translated_errors(uri: str) -> Iterator[None]:
 
     try:
         yield
-    except (ServiceUnavailable, SessionExpired, DriverError, OSError, TransientError) as exc:
+    except TransientError as exc:
+        if exc.code in _OUT_OF_MEMORY:
+            raise BackendError("neo4j", f"{uri}: {_TOO_BIG} ({exc.code}: {exc.message})") from exc
+        raise BackendUnavailable("neo4j", f"{uri}: {exc}") from exc
+    except (ServiceUnavailable, SessionExpired, DriverError, OSError) as exc:
         raise BackendUnavailable("neo4j", f"{uri}: {exc}") from exc
     except Neo4jError as exc:
         raise BackendError("neo4j", f"{uri}: {exc}") from exc

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from kg import cypher
-from kg.neo4j_store import Neo4jGraphStore
+from kg.neo4j_store import Neo4jGraphStore, translated_errors
 from kg.schema import EntityKind, RelationType
-from kg.store import BackendUnavailable
+from kg.store import BackendError, BackendUnavailable
 
 
 def test_namespace_label_is_validated() -> None:
@@ -77,3 +77,29 @@ def test_server_down_is_backend_unavailable() -> None:
     with pytest.raises(BackendUnavailable, match="neo4j"):
         store.get("product:P1")
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("Neo.TransientError.General.MemoryPoolOutOfMemoryError", BackendError),
+        ("Neo.TransientError.General.TransactionOutOfMemoryError", BackendError),
+        ("Neo.TransientError.Transaction.DeadlockDetected", BackendUnavailable),
+    ],
+)
+def test_a_transaction_too_big_is_an_error_with_its_fix_not_a_server_down(
+    code: str, expected: type[Exception]
+) -> None:
+    """The server refuses a write that outgrew its transaction memory (a 50k-product import
+    at a 3g heap did) with a *transient* code, but retrying fails the same way: it must
+    read as an error that says what to change, not as "neo4j is unavailable". The error
+    is built the way the driver builds the server's (its ``_hydrate_neo4j``)."""
+    from neo4j.exceptions import Neo4jError
+
+    server = Neo4jError._hydrate_neo4j(code=code, message="would use more than the limit")
+    with pytest.raises(expected) as caught, translated_errors("bolt://x:7687"):
+        raise server
+    if expected is BackendError:
+        assert "KGSEARCH_NEO4J_HEAP" in str(caught.value) and code in str(caught.value)
+    else:
+        assert "unavailable" in str(caught.value)
