@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.event_store import EVENT_FIELDS, AppendResult, StoredEvent
 from ingest.events import ShopEvent
-from search.es_index import BULK_OPERATIONS, BulkError, _translate, connect
+from search.es_index import BulkError, _translate, bulk_requests, connect
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -259,40 +259,29 @@ class ElasticsearchEventStore:
             if not fresh:
                 return AppendResult(0, len(events))
             first = self._reserve(len(fresh))
-            actions: list[dict[str, Any]] = []
+            operations: list[list[dict[str, Any]]] = []
             for seq, event in enumerate(fresh, start=first):
                 op: dict[str, Any] = {"_index": self.stream}
                 op["_id"] = event.event_id if event.event_id is not None else uuid.uuid4().hex
-                actions.append({"create": op})
-                actions.append(_document(event, seq))
+                operations.append([{"create": op}, _document(event, seq)])
             items: list[dict[str, Any]] = []
             try:
-                # Two lines an event; requests of BULK_OPERATIONS events, so a large
-                # import stays under Elasticsearch's request size limit.
-                starts = range(0, len(actions), 2 * BULK_OPERATIONS)
-                for start in starts:
-                    response = self.client.bulk(
-                        operations=actions[start : start + 2 * BULK_OPERATIONS],
-                        refresh=start == starts[-1],
-                    )
+                for response in bulk_requests(self.client, operations):
                     items.extend(response["items"])
             except Exception:
                 self._delete(_created(items))  # all or nothing, as for a refused event
                 raise
-        accepted, written, failures = 0, [], {}
-        for item in items:
-            op = item["create"]
-            if op.get("status") in (200, 201):
-                accepted += 1
-                written.append((op["_index"], op["_id"]))
-            elif op.get("status") == 409:  # a concurrent writer stored the same id
-                continue
-            else:
-                failures[op["_id"]] = op.get("error", {}).get("reason", str(op.get("error")))
+        written = _created(items)
+        failures = {
+            op["_id"]: op.get("error", {}).get("reason", str(op.get("error")))
+            for op in (item["create"] for item in items)
+            # 409: a concurrent writer stored the same id
+            if op.get("status") not in (200, 201, 409)
+        }
         if failures:
             self._delete(written)
             raise BulkError(self.stream, failures)
-        return AppendResult(accepted=accepted, duplicates=len(events) - accepted)
+        return AppendResult(accepted=len(written), duplicates=len(events) - len(written))
 
     def _existing_ids(self, ids: Sequence[str]) -> set[str]:
         if not ids or not self._has_stream():

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
 __all__ = [
+    "BULK_OPERATIONS",
     "BulkError",
     "ElasticsearchAdmin",
     "ElasticsearchKeywordIndex",
@@ -60,6 +61,18 @@ class BulkError(RuntimeError):
 #: 1,000 vectors of 384 floats are ~4 MB, well under the tens of megabytes that
 #: Elasticsearch's indexing-speed guide advises a bulk request to stay below.
 BULK_OPERATIONS = 1_000
+
+
+def bulk_requests(
+    client: Elasticsearch, operations: Sequence[Sequence[dict[str, Any]]]
+) -> Iterator[Any]:
+    """Send ``operations`` (each one's bulk lines: an action, and its document unless it
+    deletes) in requests of at most :data:`BULK_OPERATIONS`, yielding each response; the
+    last request refreshes, so what was written is searchable once the last is read."""
+    starts = range(0, len(operations), BULK_OPERATIONS)
+    for start in starts:
+        lines = [line for op in operations[start : start + BULK_OPERATIONS] for line in op]
+        yield client.bulk(operations=lines, refresh=start == starts[-1])
 
 
 def connect(url: str, *, timeout_s: float = 10.0, retries: int = 3) -> Elasticsearch:
@@ -108,22 +121,17 @@ class _Base:
         return self._client
 
     def _bulk(self, operations: Sequence[Sequence[dict[str, Any]]]) -> None:
-        """Write ``operations`` (each one's bulk lines: an action, and its document unless
-        it deletes) in requests of at most :data:`BULK_OPERATIONS`; the last refreshes the
-        index, so what was written is searchable once this returns. Per-document failures
-        of every request are gathered and raised together (:class:`BulkError`)."""
+        """Write ``operations`` (:func:`bulk_requests`); per-document failures of every
+        request are gathered and raised together (:class:`BulkError`)."""
         failures: dict[str, str] = {}
-        starts = range(0, len(operations), BULK_OPERATIONS)
-        for start in starts:
-            lines = [line for op in operations[start : start + BULK_OPERATIONS] for line in op]
-            with _translate(self.url):
-                response = self.client.bulk(operations=lines, refresh=start == starts[-1])
-            if not response.get("errors"):
-                continue
-            for item in response["items"]:
-                op = next(iter(item.values()))
-                if op.get("error") and not (op.get("status") == 404 and "delete" in item):
-                    failures[op["_id"]] = op["error"].get("reason", str(op["error"]))
+        with _translate(self.url):
+            for response in bulk_requests(self.client, operations):
+                if not response.get("errors"):
+                    continue
+                for item in response["items"]:
+                    op = next(iter(item.values()))
+                    if op.get("error") and not (op.get("status") == 404 and "delete" in item):
+                        failures[op["_id"]] = op["error"].get("reason", str(op["error"]))
         if failures:
             raise BulkError(self.index, failures)
 

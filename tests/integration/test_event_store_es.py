@@ -68,9 +68,9 @@ def test_a_large_append_goes_in_several_requests_and_stays_all_or_nothing(
     """An append is split into bulk requests of BULK_OPERATIONS events (here 2), so a large
     import stays under Elasticsearch's request size limit; when a later request fails,
     the events the earlier ones stored are taken out again."""
-    import ingest.es_event_store as es_event_store
+    import search.es_index as es_index
 
-    monkeypatch.setattr(es_event_store, "BULK_OPERATIONS", 2)
+    monkeypatch.setattr(es_index, "BULK_OPERATIONS", 2)
     result = store.append([event(n, event_id=f"e{n}") for n in range(5)])
     assert (result.accepted, store.count()) == (5, 5)
     assert [e.product_id for e in store.read()] == [f"P{n}" for n in range(5)]
