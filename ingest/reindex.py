@@ -45,11 +45,11 @@ from ranker.personal import PersonalTrainingError
 from ranker.registry import RANKERS
 from search.aliases import apply_aliases
 from search.analysis import Analyzer
-from search.backends import EmbeddedBackend, IndexBackend
+from search.backends import LOCAL_VECTORS, EmbeddedBackend, IndexBackend
 from search.encoder import Encoder, product_text
 from search.keyword import DEFAULT_FIELD_WEIGHTS, keyword_doc
 from search.service import SearchService
-from search.vector import NumpyVectorIndex, save_text_hashes
+from search.vector import save_text_hashes
 
 __all__ = ["IndexConfig", "reindex"]
 
@@ -138,8 +138,8 @@ def _build_parts(
     ids = [d.product_id for d in docs]
     vectors.upsert(ids, encoded.vectors)
     backend.finish(name, where, vectors)
-    if encoded.digests and isinstance(vectors, NumpyVectorIndex):
-        save_text_hashes(where / "vectors", ids, encoded.digests)
+    if encoded.digests and (where / LOCAL_VECTORS / "ids.json").exists():
+        save_text_hashes(where / LOCAL_VECTORS, ids, encoded.digests)
     seconds["vectors"] = time.perf_counter() - started
     return seconds, encoded
 
@@ -275,7 +275,7 @@ def reindex(
             )
         name = versions.next_name()
         live = versions.live()
-        reuse_from = versions.dir / live / "vectors" if live and config.reuse_vectors else None
+        reuse_from = versions.dir / live / LOCAL_VECTORS if live and config.reuse_vectors else None
         log.info(
             "building index %s from graph revision %d (%d products)", name, revision, len(docs)
         )

@@ -13,6 +13,7 @@ from ranker.registry import make_ranker
 from search.analysis import Analyzer
 from search.backends import IndexBackend
 from search.encoder import Encoder
+from search.es_index import ElasticsearchVectorIndex
 from search.graph_signals import EntityEmbeddings, GraphSignals
 from search.linking import EntityLinker
 from search.service import SearchService
@@ -51,6 +52,8 @@ def open_version(
         manifest.version, path, field_weights=manifest.field_weights, dim=manifest.dim
     )
     counts = {"documents": len(docs), "vectors": vectors.count()}
+    if isinstance(vectors, ElasticsearchVectorIndex) and vectors.local is not None:
+        counts["local vectors"] = vectors.local.count()  # its copy in the version directory
     if not (path / APPLIED).exists():  # edits since the build changed the keyword index in place
         counts["keyword"] = keyword.count()
     if len(set(counts.values())) != 1 or len(docs) != manifest.products:

@@ -3,7 +3,8 @@
 ``embedded``: tantivy and NumPy files inside the version directory.
 ``elasticsearch``: one physical index ``<prefix>-<version>`` holding both parts, and an
 alias ``<prefix>`` that points at the live version (swapped atomically on activate).
-The version directory (manifest, documents) is on local disk for both.
+The version directory (manifest, documents, and the vectors: the embedded index itself,
+Elasticsearch's local copy) is on local disk for both.
 """
 
 from __future__ import annotations
@@ -17,7 +18,18 @@ from search.keyword import KeywordIndex
 from search.tantivy_index import TantivyKeywordIndex
 from search.vector import NumpyVectorIndex, VectorIndex
 
-__all__ = ["ElasticsearchBackend", "EmbeddedBackend", "IndexBackend"]
+__all__ = ["LOCAL_VECTORS", "ElasticsearchBackend", "EmbeddedBackend", "IndexBackend"]
+
+#: Where a version directory keeps its vectors on disk (``vectors.npy``, ``ids.json``, the
+#: texts' digests): the embedded backend's vector index, Elasticsearch's local copy.
+LOCAL_VECTORS = "vectors"
+
+
+def _load_vectors(where: Path, dim: int) -> NumpyVectorIndex:
+    vectors = NumpyVectorIndex.load(where / LOCAL_VECTORS)
+    if vectors.dim != dim:
+        raise ValueError(f"{where}: vectors are {vectors.dim}-d, the manifest says {dim}-d")
+    return vectors
 
 
 class IndexBackend(Protocol):
@@ -64,14 +76,12 @@ class EmbeddedBackend:
     def finish(self, version: str, where: Path, vectors: VectorIndex) -> None:
         if not isinstance(vectors, NumpyVectorIndex):
             raise TypeError("the embedded backend saves NumpyVectorIndex only")
-        vectors.save(where / "vectors")
+        vectors.save(where / LOCAL_VECTORS)
 
     def open(
         self, version: str, where: Path, *, field_weights: Mapping[str, float], dim: int
     ) -> tuple[KeywordIndex, VectorIndex]:
-        vectors = NumpyVectorIndex.load(where / "vectors")
-        if vectors.dim != dim:
-            raise ValueError(f"{where}: vectors are {vectors.dim}-d, the manifest says {dim}-d")
+        vectors = _load_vectors(where, dim)
         return TantivyKeywordIndex(path=where / "keyword", field_weights=field_weights), vectors
 
     def activate(self, version: str) -> None:
@@ -95,7 +105,11 @@ class ElasticsearchBackend:
         self.url = url
 
     def _parts(
-        self, version: str, field_weights: Mapping[str, float], dim: int
+        self,
+        version: str,
+        field_weights: Mapping[str, float],
+        dim: int,
+        local: NumpyVectorIndex | None,
     ) -> tuple[KeywordIndex, VectorIndex]:
         name = self.admin.index_name(version)
         client = self.admin.client
@@ -103,22 +117,33 @@ class ElasticsearchBackend:
             ElasticsearchKeywordIndex(
                 url=self.url, index=name, field_weights=field_weights, client=client
             ),
-            ElasticsearchVectorIndex(url=self.url, index=name, dim=dim, client=client),
+            ElasticsearchVectorIndex(url=self.url, index=name, dim=dim, client=client, local=local),
         )
 
     def create(
         self, version: str, where: Path, *, field_weights: Mapping[str, float], dim: int
     ) -> tuple[KeywordIndex, VectorIndex]:
         self.admin.create(version, dim=dim)
-        return self._parts(version, field_weights, dim)
+        return self._parts(version, field_weights, dim, NumpyVectorIndex(dim=dim))
 
     def finish(self, version: str, where: Path, vectors: VectorIndex) -> None:
-        """Bulk writes were refreshed as they went; nothing more to do."""
+        """Bulk writes were refreshed as they went; the vectors' local copy is saved in
+        the version directory, as the embedded backend saves its vectors: searches read
+        the candidates' cosines from it, and the next build reuses unchanged products'
+        vectors from it (``ingest.vector_reuse``)."""
+        if not isinstance(vectors, ElasticsearchVectorIndex) or vectors.local is None:
+            raise TypeError("the elasticsearch backend saves a local copy of its vectors")
+        vectors.local.save(where / LOCAL_VECTORS)
 
     def open(
         self, version: str, where: Path, *, field_weights: Mapping[str, float], dim: int
     ) -> tuple[KeywordIndex, VectorIndex]:
-        return self._parts(version, field_weights, dim)
+        """A version built before the local copy existed has none: its cosines come from
+        Elasticsearch, one filtered kNN per search."""
+        local = None
+        if (where / LOCAL_VECTORS / "ids.json").exists():
+            local = _load_vectors(where, dim)
+        return self._parts(version, field_weights, dim, local)
 
     def activate(self, version: str) -> None:
         self.admin.swap(version)

@@ -31,6 +31,7 @@ from search.es_queries import (
 from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS, KeywordDoc
 from search.sources import Tops
 from search.spelling import EditRule
+from search.vector import NumpyVectorIndex
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -229,11 +230,14 @@ class ElasticsearchKeywordIndex(_Base):
         }
 
     @staticmethod
-    def read_fields(response: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-        """The answer to :meth:`fields_body`, as field -> product -> BM25 (a field a
-        product did not match is absent: 0)."""
+    def read_fields(
+        response: Mapping[str, Any], what: str = "per-field scoring"
+    ) -> dict[str, dict[str, float]]:
+        """The answer to :meth:`fields_body` (or to :meth:`search_body`, whose clauses are
+        named alike), as field -> product -> BM25 (a field a product did not match is
+        absent: 0). Either must have been sent with ``include_named_queries_score``."""
         out: dict[str, dict[str, float]] = {f: {} for f in KEYWORD_FIELDS}
-        for hit in _ok(response, "per-field scoring")["hits"]["hits"]:
+        for hit in _ok(response, what)["hits"]["hits"]:
             matched = hit.get("matched_queries") or {}
             if not isinstance(matched, Mapping):
                 raise BackendError(
@@ -247,15 +251,29 @@ class ElasticsearchKeywordIndex(_Base):
 
 
 class ElasticsearchVectorIndex(_Base):
-    """``dense_vector`` with HNSW kNN; dot product on L2-normalised vectors = cosine."""
+    """``dense_vector`` with HNSW kNN; dot product on L2-normalised vectors = cosine.
+
+    With ``local``, a copy of the same vectors in process (an index version keeps one
+    beside its manifest, ``search.backends``): every write goes to both, and the exact
+    cosine of given products (:meth:`scores`) is a NumPy dot product instead of a filtered
+    kNN request. The top ``k`` (:meth:`search`) is always Elasticsearch's HNSW."""
 
     def __init__(
-        self, *, url: str, index: str, dim: int, client: Elasticsearch | None = None
+        self,
+        *,
+        url: str,
+        index: str,
+        dim: int,
+        client: Elasticsearch | None = None,
+        local: NumpyVectorIndex | None = None,
     ) -> None:
         super().__init__(url=url, index=index, client=client)
         if dim < 1:
             raise ValueError("dim must be >= 1")
+        if local is not None and local.dim != dim:
+            raise ValueError(f"the local copy is {local.dim}-d, the index {dim}-d")
         self._dim = dim
+        self.local = local
 
     @property
     def dim(self) -> int:
@@ -281,6 +299,13 @@ class ElasticsearchVectorIndex(_Base):
                 for pid, vec in zip(product_ids, vectors, strict=True)
             ]
         )
+        if self.local is not None:  # after Elasticsearch took them: the copy never leads
+            self.local.upsert(product_ids, vectors)
+
+    def delete(self, product_ids: Sequence[str]) -> None:
+        super().delete(product_ids)
+        if self.local is not None:
+            self.local.delete(product_ids)
 
     def _knn(
         self, vector: npt.NDArray[np.float32], k: int, ids: Sequence[str] | None
@@ -319,6 +344,8 @@ class ElasticsearchVectorIndex(_Base):
     ) -> dict[str, float]:
         if not product_ids:
             return {}
+        if self.local is not None:
+            return self.local.scores(vector, product_ids)
         return dict(self._knn(vector, len(product_ids), list(product_ids)))
 
 
@@ -335,10 +362,15 @@ def _ok(result: Mapping[str, Any], what: str) -> Mapping[str, Any]:
 
 class ElasticsearchSources:
     """A search's two reads of one Elasticsearch index (keyword fields and vector in the
-    same documents), each one ``_msearch``: the keyword top and the kNN top together,
-    then the candidates' per-field BM25 (one query, a named clause per field) and exact
-    cosine together (``search.sources``). The request bodies are the single-index ones,
-    so the answers are the same."""
+    same documents), each one ``_msearch`` (``search.sources``):
+
+    1. the keyword top and the kNN top together; the keyword hits come back with their
+       per-field BM25 (the recall query's clauses are named per field);
+    2. the per-field BM25 of the candidates the keyword top did not bring (one query, a
+       named clause per field), and every candidate's exact cosine: from the vectors'
+       local copy when the version has one, else a filtered kNN in the same request.
+
+    The request bodies are the single-index ones, so the answers are the same."""
 
     def __init__(
         self, keyword: ElasticsearchKeywordIndex, vectors: ElasticsearchVectorIndex
@@ -379,10 +411,14 @@ class ElasticsearchSources:
         if ask_dense:
             ids = sorted(allowed) if allowed is not None else None
             bodies.append(self.vectors.knn_body(vector, dense_k, ids))
-        answers = iter(self._msearch(bodies))
-        keyword = _hits(_ok(next(answers), "keyword recall")) if ask_keyword else []
+        answers = iter(self._msearch(bodies, named_scores=ask_keyword))
+        if not ask_keyword:
+            keyword, fields = [], {}
+        else:
+            answer = _ok(next(answers), "keyword recall")
+            keyword, fields = _hits(answer), self.keyword.read_fields(answer, "keyword recall")
         dense = self.vectors.read_knn(_ok(next(answers), "kNN recall")) if ask_dense else []
-        return Tops(keyword, dense)
+        return Tops(keyword, dense, fields, frozenset(pid for pid, _ in keyword))
 
     def score(
         self,
@@ -391,17 +427,29 @@ class ElasticsearchSources:
         ids: Sequence[str],
         *,
         fuzzy: EditRule | None,
+        tops: Tops | None = None,
     ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+        fields: dict[str, dict[str, float]] = {f: {} for f in KEYWORD_FIELDS}
         if not ids:
-            return {f: {} for f in KEYWORD_FIELDS}, {}
-        bodies = [self.vectors.knn_body(vector, len(ids), list(ids))]
-        if tokens:
-            bodies.append(self.keyword.fields_body(tokens, ids, fuzzy))
-        answers = self._msearch(bodies, named_scores=bool(tokens))
-        dense = dict(self.vectors.read_knn(_ok(answers[0], "candidate cosine")))
-        if not tokens:
-            return {f: {} for f in KEYWORD_FIELDS}, dense
-        return self.keyword.read_fields(answers[1]), dense
+            return fields, {}
+        known = tops.fields_of if tops is not None else frozenset()
+        rest = [p for p in ids if p not in known] if tokens else []
+        bodies = []
+        if self.vectors.local is None:
+            bodies.append(self.vectors.knn_body(vector, len(ids), list(ids)))
+        if rest:
+            bodies.append(self.keyword.fields_body(tokens, rest, fuzzy))
+        answers = iter(self._msearch(bodies, named_scores=bool(rest)))
+        if self.vectors.local is None:
+            dense = dict(self.vectors.read_knn(_ok(next(answers), "candidate cosine")))
+        else:
+            dense = self.vectors.local.scores(vector, ids)
+        if rest:
+            fields = self.keyword.read_fields(next(answers))
+        if tops is not None and tokens:
+            for f in KEYWORD_FIELDS:
+                fields[f].update(tops.fields.get(f, {}))
+        return fields, dense
 
 
 class ElasticsearchAdmin:

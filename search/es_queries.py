@@ -109,12 +109,26 @@ def fuzzy_clause(field: str, token: str, edits: int) -> dict[str, Any]:
 def keyword_query(
     tokens: Sequence[str], weights: Mapping[str, float], fuzzy: EditRule | None = None
 ) -> dict[str, Any]:
+    """Weighted BM25 over the fields (each field's clause boosted by its weight), with each
+    field's unboosted clause named after the field: sent with ``include_named_queries_score``,
+    a hit's ``matched_queries`` carry the same per-field scores as
+    :func:`named_fields_query` (Elasticsearch scores a named clause on its own, outside the
+    boost that wraps it), so the recall's hits need no second request for them."""
     return {
         "bool": {
-            "should": [field_query(f, tokens, w, fuzzy) for f, w in weights.items() if w > 0],
+            "should": [
+                {"bool": {"should": [_named(f, field_query(f, tokens, fuzzy=fuzzy))], "boost": w}}
+                for f, w in weights.items()
+                if w > 0
+            ],
             "minimum_should_match": 1,
         }
     }
+
+
+def _named(field: str, clause: dict[str, Any]) -> dict[str, Any]:
+    clause["bool"]["_name"] = field
+    return clause
 
 
 def restricted_field_query(
@@ -137,14 +151,9 @@ def named_fields_query(
     hit's ``matched_queries`` maps each field it matched to that clause's own score, the
     score :func:`restricted_field_query` gives for the field alone. A product that matches
     no field is not a hit (every score 0)."""
-    named = []
-    for field in KEYWORD_FIELDS:
-        clause = field_query(field, tokens, fuzzy=fuzzy)
-        clause["bool"]["_name"] = field
-        named.append(clause)
     return {
         "bool": {
-            "should": named,
+            "should": [_named(f, field_query(f, tokens, fuzzy=fuzzy)) for f in KEYWORD_FIELDS],
             "minimum_should_match": 1,
             "filter": [{"terms": {ID_FIELD: list(ids)}}],
         }

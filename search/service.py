@@ -331,7 +331,7 @@ class SearchService:
             )
         )
         ids = tuple(filter(state.documents.__contains__, ids))
-        per_field, dense = self.sources.score(tokens, vector, ids, fuzzy=fuzzy)
+        per_field, dense = self.sources.score(tokens, vector, ids, fuzzy=fuzzy, tops=tops)
         missing = [pid for pid in ids if pid not in dense]
         if missing and self._begun != state.generation:
             ids = tuple(p for p in ids if p in dense)  # deleted by an edit since this began

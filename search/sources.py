@@ -8,13 +8,16 @@ dense kNN), then, once graph expansion and pins have joined the candidates, thei
 Elasticsearch backend sends each read as one ``_msearch``
 (:class:`search.es_index.ElasticsearchSources`): two round trips per search, not four.
 The candidate set that the second read scores depends on the first, so two is the floor
-for a recall that unions its sources before scoring them.
+for a recall that unions its sources before scoring them; but the first read's keyword
+hits come back with their per-field scores (:attr:`Tops.fields`), and a version that
+keeps a local copy of its vectors answers the cosines in process, so the second read
+asks Elasticsearch only for the field scores of the candidates the keyword top missed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -33,6 +36,11 @@ Hits = list[tuple[str, float]]
 class Tops:
     keyword: Hits  # (product id, weighted BM25), best first
     dense: Hits  # (product id, cosine), best first
+    #: Per-field BM25 (field -> product -> score; absent: 0) of the products in
+    #: ``fields_of``, when the read of the tops brought them (Elasticsearch: the keyword
+    #: hits' named clauses); :meth:`RecallSources.score` need not ask for those again.
+    fields: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    fields_of: frozenset[str] = frozenset()
 
 
 class RecallSources(Protocol):
@@ -58,9 +66,12 @@ class RecallSources(Protocol):
         ids: Sequence[str],
         *,
         fuzzy: EditRule | None,
+        tops: Tops | None = None,
     ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-        """Per-field BM25 of ``ids`` (field -> product -> score; absent: 0) and their
-        exact cosine (a product without a vector is absent)."""
+        """Per-field BM25 of ``ids`` (field -> product -> score; absent: 0; it may hold
+        other products too) and their exact cosine (a product without a vector is absent).
+        ``tops``, the answer of :meth:`top` for the same query, may carry some of the
+        field scores already."""
         ...
 
 
@@ -95,6 +106,7 @@ class SeparateSources:
         ids: Sequence[str],
         *,
         fuzzy: EditRule | None,
+        tops: Tops | None = None,
     ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
         return self.keyword.field_scores(tokens, ids, fuzzy=fuzzy), self.vectors.scores(vector, ids)
 

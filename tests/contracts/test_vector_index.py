@@ -76,3 +76,59 @@ class TestElasticsearchVectorIndex(VectorIndexContract):
             assert index.search(vec, k=1)[0][0] == pid
         index.delete(ids[:3])
         assert index.count() == 2 and sent[3:] == [2, 1]
+
+
+@pytest.mark.integration
+class TestElasticsearchVectorIndexWithLocalCopy(VectorIndexContract):
+    """The same contract with the in-process copy an index version keeps beside its
+    manifest: writes reach both, and the candidates' cosines come from the copy."""
+
+    @pytest.fixture
+    def index(self, es_url: str) -> Iterator[ElasticsearchVectorIndex]:
+        admin = ElasticsearchAdmin(url=es_url, prefix=unique_namespace("kgtest-"))
+        name = admin.create("v1", dim=4)
+        index = ElasticsearchVectorIndex(
+            url=es_url, index=name, dim=4, local=NumpyVectorIndex(dim=4)
+        )
+        yield index
+        index.close()
+        admin.drop([name])
+        admin.close()
+
+    def test_the_copy_follows_every_write_and_scores_as_elasticsearch(
+        self, index: ElasticsearchVectorIndex
+    ) -> None:
+        remote = ElasticsearchVectorIndex(url=index.url, index=index.index, dim=4)
+        rng = np.random.default_rng(3)
+        vectors = rng.normal(size=(6, 4)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        ids = [f"P{i}" for i in range(6)]
+        index.upsert(ids, vectors)
+        index.upsert(["P0"], vectors[5:])
+        index.delete(["P1"])
+        assert index.local is not None
+        assert index.local.count() == remote.count() == 5
+        for query in vectors:
+            assert index.scores(query, ids) == pytest.approx(remote.scores(query, ids), abs=1e-6)
+            assert set(index.scores(query, ids)) == set(ids) - {"P1"}
+        remote.close()
+
+    def test_a_write_elasticsearch_refuses_leaves_the_copy_alone(
+        self, index: ElasticsearchVectorIndex
+    ) -> None:
+        from search.es_index import BulkError
+
+        bad = np.array([[1.0, 0.0, 0.0, 0.0]], dtype=np.float32)
+        index.client.indices.close(index=index.index)
+        try:
+            with pytest.raises(BulkError):
+                index.upsert(["P9"], bad)
+        finally:
+            index.client.indices.open(index=index.index)
+        assert index.local is not None and index.local.count() == 0
+
+    def test_a_local_copy_of_another_size_is_refused(self, es_url: str) -> None:
+        with pytest.raises(ValueError, match="4-d"):
+            ElasticsearchVectorIndex(
+                url=es_url, index="kgtest-nowhere", dim=8, local=NumpyVectorIndex(dim=4)
+            )

@@ -98,6 +98,63 @@ def test_import_reindex_search_evaluate_rollback(server_engine: Engine) -> None:
     assert engine.service()[1].version == "v0001"
 
 
+def test_a_version_keeps_a_copy_of_its_vectors_for_cosines_and_reuse(
+    server_engine: Engine,
+) -> None:
+    """An Elasticsearch version saves its vectors beside its manifest, as the embedded
+    backend does: the candidates' cosines come from that copy (no kNN request for them),
+    catalog edits reach it, and the next build reuses every unchanged product's vector.
+    A version built without one (before this change) still searches, with Elasticsearch's
+    cosines, and the answers agree."""
+    from ingest.serving import open_version
+    from ranker.registry import make_ranker
+    from search.encoder import product_text
+    from search.es_index import ElasticsearchVectorIndex
+
+    engine, rrf = server_engine, make_ranker("rrf")
+    engine.import_catalogue(engine.catalogue_dir / "product.csv")
+    first = engine.reindex()
+    where = engine.versions.dir / first.version
+    assert (where / "vectors" / "ids.json").exists()
+    assert (where / "vectors" / "text_hashes.npy").exists()
+    service, _ = engine.service()
+    assert isinstance(service.vectors, ElasticsearchVectorIndex)
+    assert service.vectors.local is not None and service.vectors.local.count() == 200
+    with_copy = service.search("oak table", k=10, ranker=rrf)
+
+    kept = service.vectors.local
+    service.vectors.local = None  # as a version built without the copy opens
+    without = service.search("oak table", k=10, ranker=rrf)
+    service.vectors.local = kept
+    assert [h.product_id for h in with_copy.hits] == [h.product_id for h in without.hits]
+    for a, b in zip(with_copy.hits, without.hits, strict=True):
+        assert a.signals["dense"] == pytest.approx(b.signals["dense"], abs=1e-6)
+
+    pid = with_copy.hits[-1].product_id
+    ops = CatalogOps(store=engine.graph)
+    version = ops.products.get(pid).version
+    ops.products.update(pid, {"name": "Walnut Writing Desk"}, expected_version=version, actor="ana")
+    assert engine.sync() == 1
+    service, _ = engine.service()
+    doc = next(d for d in product_documents(engine.graph) if d.product_id == pid)
+    fresh = engine.encoder.encode([product_text(doc)])[0]
+    assert kept.vector(pid) == pytest.approx(fresh, abs=1e-5)
+
+    second = engine.reindex()
+    assert second.vectors_reused == 199 and second.vectors_encoded == 1  # the edited one
+    again, _ = open_version(
+        engine.versions.dir / second.version,
+        encoder=engine.encoder,
+        analyzer=service.analyzer,
+        backend=engine.backend,
+    )
+    assert isinstance(again.vectors, ElasticsearchVectorIndex) and again.vectors.local is not None
+    assert again.vectors.local.vector(pid) == pytest.approx(fresh, abs=1e-5)
+    other = with_copy.hits[0].product_id
+    assert again.vectors.local.vector(other).tolist() == kept.vector(other).tolist()  # type: ignore[union-attr]
+    assert again.search("oak table", k=10, ranker=rrf).hits
+
+
 def test_searches_during_a_reindex_never_fail_or_mix(server_engine: Engine) -> None:
     engine = server_engine
     engine.import_catalogue(engine.catalogue_dir / "product.csv")
@@ -246,7 +303,10 @@ def test_elasticsearch_answers_a_search_in_two_round_trips_with_the_same_answers
     cosine in another: the same hits and scores as asking each index on its own, in two
     requests instead of four (issue 14). The per-field BM25 comes from one query with a
     named clause per field; each field's scores must be those of that field's own
-    restricted query, exactly, with fuzziness on and off."""
+    restricted query, exactly, with fuzziness on and off. The keyword hits bring their
+    field scores with them (the recall's clauses are named alike), so the second read
+    asks only for the other candidates; with the vectors' local copy it sends no kNN,
+    and none at all when the keyword top holds every candidate."""
     import numpy as np
 
     from search.es_index import ElasticsearchSources, ElasticsearchVectorIndex
@@ -254,6 +314,7 @@ def test_elasticsearch_answers_a_search_in_two_round_trips_with_the_same_answers
     from search.keyword import KEYWORD_FIELDS
     from search.sources import SeparateSources, sources_for
     from search.spelling import DEFAULT_EDIT_RULE
+    from search.vector import NumpyVectorIndex
 
     store = SQLiteGraphStore(path=":memory:")
     CatalogOps(store=store).imports.run(TINY / "product.csv", actor="test")
@@ -265,19 +326,26 @@ def test_elasticsearch_answers_a_search_in_two_round_trips_with_the_same_answers
     admin = ElasticsearchAdmin(url=es_url, prefix=unique_namespace("kgtest-"))
     name = admin.create("v1", dim=8)
     keyword = ElasticsearchKeywordIndex(url=es_url, index=name)
-    dense = ElasticsearchVectorIndex(url=es_url, index=name, dim=8)
+    dense = ElasticsearchVectorIndex(url=es_url, index=name, dim=8, local=NumpyVectorIndex(dim=8))
+    remote = ElasticsearchVectorIndex(url=es_url, index=name, dim=8, client=keyword.client)
+
+    def on(fields: dict[str, dict[str, float]], ids: list[str]) -> dict[str, dict[str, float]]:
+        return {f: {p: s for p, s in fields[f].items() if p in ids} for f in KEYWORD_FIELDS}
+
     try:
         keyword.upsert([keyword_doc(d, analyzer) for d in products])
         dense.upsert([d.product_id for d in products], vectors)
-        joint, separate = sources_for(keyword, dense), SeparateSources(keyword, dense)
-        assert isinstance(joint, ElasticsearchSources)
-        requests: list[str] = []
+        assert dense.local is not None and dense.local.count() == remote.count()
+        joint, separate = sources_for(keyword, remote), SeparateSources(keyword, remote)
+        local = sources_for(keyword, dense)
+        assert isinstance(joint, ElasticsearchSources) and isinstance(local, ElasticsearchSources)
+        requests: list[tuple[str, int]] = []  # (method, searches in it)
         client = keyword.client
         for method in ("search", "msearch"):
             real = getattr(client, method)
 
             def counted(*args: object, _real: object = real, _m: str = method, **kw: object):  # type: ignore[no-untyped-def]
-                requests.append(_m)
+                requests.append((_m, len(kw.get("searches", [None, None])) // 2))  # type: ignore[arg-type]
                 return _real(*args, **kw)  # type: ignore[operator]
 
             setattr(client, method, counted)
@@ -288,15 +356,32 @@ def test_elasticsearch_answers_a_search_in_two_round_trips_with_the_same_answers
                 asks = {"keyword_k": 20, "dense_k": 10, "fuzzy": None, "allowed": filtered}
                 requests.clear()
                 tops = joint.top(tokens, query, **asks)  # type: ignore[arg-type]
-                assert requests == ["msearch"]
-                assert tops == separate.top(tokens, query, **asks)  # type: ignore[arg-type]
+                assert requests == [("msearch", 2)]
+                alone = separate.top(tokens, query, **asks)  # type: ignore[arg-type]
+                assert (tops.keyword, tops.dense) == (alone.keyword, alone.dense)
                 assert tops.keyword and tops.dense
+                assert tops.fields_of == {p for p, _ in tops.keyword}
                 ids = list(dict.fromkeys([p for p, _ in tops.keyword + tops.dense]))
+                expected = separate.score(tokens, query, ids, fuzzy=None)
+                assert on(expected[0], ids) == expected[0]
+                hits = [p for p in ids if p in tops.fields_of]
+                assert on(tops.fields, hits) == on(expected[0], hits)  # type: ignore[arg-type]
                 requests.clear()
-                scored = joint.score(tokens, query, ids, fuzzy=None)
-                assert requests == ["msearch"]
-                assert scored == separate.score(tokens, query, ids, fuzzy=None)
-                assert set(scored[1]) == set(ids)
+                assert joint.score(tokens, query, ids, fuzzy=None) == expected
+                assert requests == [("msearch", 2)]
+                assert set(expected[1]) == set(ids)
+                requests.clear()
+                with_tops = joint.score(tokens, query, ids, fuzzy=None, tops=tops)
+                assert requests == [("msearch", 1 + (len(hits) < len(ids)))]
+                assert (on(with_tops[0], ids), with_tops[1]) == expected
+                requests.clear()
+                copied = local.score(tokens, query, ids, fuzzy=None, tops=tops)
+                assert requests == ([("msearch", 1)] if len(hits) < len(ids) else [])
+                assert on(copied[0], ids) == expected[0]
+                assert copied[1] == pytest.approx(expected[1], abs=1e-6)
+                requests.clear()
+                assert local.score(tokens, query, hits, fuzzy=None, tops=tops)[1]
+                assert requests == []  # every candidate a keyword hit: nothing to ask
                 for fuzzy in (None, DEFAULT_EDIT_RULE):
                     one_by_one = {
                         f: {
@@ -312,6 +397,9 @@ def test_elasticsearch_answers_a_search_in_two_round_trips_with_the_same_answers
                     }
                     assert any(one_by_one.values())
                     assert joint.score(tokens, query, ids, fuzzy=fuzzy)[0] == one_by_one
+                    fuzzy_tops = joint.top(tokens, query, **{**asks, "fuzzy": fuzzy})  # type: ignore[arg-type]
+                    scored = local.score(tokens, query, ids, fuzzy=fuzzy, tops=fuzzy_tops)
+                    assert on(scored[0], ids) == one_by_one
     finally:
         keyword.close()
         admin.drop(admin.versions())
