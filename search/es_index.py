@@ -22,6 +22,7 @@ from search.es_queries import (
     ID_FIELD,
     VECTOR_FIELD,
     dot_from_score,
+    fields_alongside,
     hit_id,
     index_body,
     keyword_query,
@@ -229,6 +230,13 @@ class ElasticsearchKeywordIndex(_Base):
             **HIT_FIELDS,
         }
 
+    @property
+    def names_every_field(self) -> bool:
+        """Whether the recall query (:meth:`search_body`) has a named clause for every
+        field, so its hits come back with all their per-field scores: not when a field
+        weighs 0 (it is left out of the recall)."""
+        return all(w > 0 for w in self._weights.values())
+
     @staticmethod
     def read_fields(
         response: Mapping[str, Any], what: str = "per-field scoring"
@@ -236,18 +244,23 @@ class ElasticsearchKeywordIndex(_Base):
         """The answer to :meth:`fields_body` (or to :meth:`search_body`, whose clauses are
         named alike), as field -> product -> BM25 (a field a product did not match is
         absent: 0). Either must have been sent with ``include_named_queries_score``."""
-        out: dict[str, dict[str, float]] = {f: {} for f in KEYWORD_FIELDS}
-        for hit in _ok(response, what)["hits"]["hits"]:
-            matched = hit.get("matched_queries") or {}
-            if not isinstance(matched, Mapping):
-                raise BackendError(
-                    "elasticsearch",
-                    "matched_queries came without scores; per-field scoring needs "
-                    "include_named_queries_score (Elasticsearch 8.8 or later)",
-                )
-            for field, score in matched.items():
-                out[field][hit_id(hit)] = float(score)
-        return out
+        return _named_scores(_ok(response, what)["hits"]["hits"])
+
+
+def _named_scores(hits: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """field -> product -> score of each hit's named clauses (``matched_queries``)."""
+    out: dict[str, dict[str, float]] = {f: {} for f in KEYWORD_FIELDS}
+    for hit in hits:
+        matched = hit.get("matched_queries") or {}
+        if not isinstance(matched, Mapping):
+            raise BackendError(
+                "elasticsearch",
+                "matched_queries came without scores; per-field scoring needs "
+                "include_named_queries_score (Elasticsearch 8.8 or later)",
+            )
+        for field, score in matched.items():
+            out[field][hit_id(hit)] = float(score)
+    return out
 
 
 class ElasticsearchVectorIndex(_Base):
@@ -364,11 +377,12 @@ class ElasticsearchSources:
     """A search's two reads of one Elasticsearch index (keyword fields and vector in the
     same documents), each one ``_msearch`` (``search.sources``):
 
-    1. the keyword top and the kNN top together; the keyword hits come back with their
-       per-field BM25 (the recall query's clauses are named per field);
-    2. the per-field BM25 of the candidates the keyword top did not bring (one query, a
-       named clause per field), and every candidate's exact cosine: from the vectors'
-       local copy when the version has one, else a filtered kNN in the same request.
+    1. the keyword top and the kNN top together; both come back with their hits'
+       per-field BM25 (the recall query's clauses are named per field, and the kNN
+       carries the same named clauses at boost 0: :func:`~search.es_queries.fields_alongside`);
+    2. the per-field BM25 of the candidates neither top brought (one query, a named
+       clause per field), and every candidate's exact cosine: from the vectors' local
+       copy when the version has one, else a filtered kNN in the same request.
 
     The request bodies are the single-index ones, so the answers are the same."""
 
@@ -410,15 +424,30 @@ class ElasticsearchSources:
             bodies.append(self.keyword.search_body(tokens, keyword_k, fuzzy))
         if ask_dense:
             ids = sorted(allowed) if allowed is not None else None
-            bodies.append(self.vectors.knn_body(vector, dense_k, ids))
-        answers = iter(self._msearch(bodies, named_scores=ask_keyword))
-        if not ask_keyword:
-            keyword, fields = [], {}
-        else:
+            body = self.vectors.knn_body(vector, dense_k, ids)
+            if tokens:  # the kNN hits' per-field BM25 comes back with them
+                body["query"] = fields_alongside(tokens, fuzzy)
+            bodies.append(body)
+        answers = iter(self._msearch(bodies, named_scores=bool(tokens)))
+        keyword: list[tuple[str, float]] = []
+        fields: dict[str, dict[str, float]] = {f: {} for f in KEYWORD_FIELDS}
+        scored: set[str] = set()
+        if ask_keyword:
             answer = _ok(next(answers), "keyword recall")
             keyword, fields = _hits(answer), self.keyword.read_fields(answer, "keyword recall")
-        dense = self.vectors.read_knn(_ok(next(answers), "kNN recall")) if ask_dense else []
-        return Tops(keyword, dense, fields, frozenset(pid for pid, _ in keyword))
+            if self.keyword.names_every_field:
+                scored.update(pid for pid, _ in keyword)
+        dense: list[tuple[str, float]] = []
+        if ask_dense:
+            hits = _ok(next(answers), "kNN recall")["hits"]["hits"]
+            if tokens:  # the query's other matches, at score 0, are not kNN hits
+                hits = [h for h in hits if h["_score"] > 0]
+                for f, by_product in _named_scores(hits).items():
+                    fields[f].update(by_product)
+            dense = [(hit_id(h), dot_from_score(float(h["_score"]))) for h in hits]
+            if tokens:
+                scored.update(pid for pid, _ in dense)
+        return Tops(keyword, dense, fields, frozenset(scored))
 
     def score(
         self,

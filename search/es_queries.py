@@ -17,6 +17,7 @@ from search.spelling import EditRule
 __all__ = [
     "HIT_FIELDS",
     "field_query",
+    "fields_alongside",
     "fuzzy_clause",
     "hit_id",
     "index_body",
@@ -156,6 +157,20 @@ def named_fields_query(
             "should": [_named(f, field_query(f, tokens, fuzzy=fuzzy)) for f in KEYWORD_FIELDS],
             "minimum_should_match": 1,
             "filter": [{"terms": {ID_FIELD: list(ids)}}],
+        }
+    }
+
+
+def fields_alongside(tokens: Sequence[str], fuzzy: EditRule | None = None) -> dict[str, Any]:
+    """A query that adds nothing to a kNN search's scores (boost 0) but names every field's
+    clause as :func:`named_fields_query` does, so that with ``include_named_queries_score``
+    each kNN hit comes back with its per-field BM25. (Beside a top-level ``knn``, the hits
+    are the kNN's top ``k`` plus the query's other matches at score 0; those are not kNN
+    hits and are dropped by the reader.)"""
+    return {
+        "bool": {
+            "should": [_named(f, field_query(f, tokens, fuzzy=fuzzy)) for f in KEYWORD_FIELDS],
+            "boost": 0.0,
         }
     }
 

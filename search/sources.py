@@ -8,10 +8,11 @@ dense kNN), then, once graph expansion and pins have joined the candidates, thei
 Elasticsearch backend sends each read as one ``_msearch``
 (:class:`search.es_index.ElasticsearchSources`): two round trips per search, not four.
 The candidate set that the second read scores depends on the first, so two is the floor
-for a recall that unions its sources before scoring them; but the first read's keyword
-hits come back with their per-field scores (:attr:`Tops.fields`), and a version that
-keeps a local copy of its vectors answers the cosines in process, so the second read
-asks Elasticsearch only for the field scores of the candidates the keyword top missed.
+for a recall that unions its sources before scoring them; but the first read's hits come
+back with their per-field scores (:attr:`Tops.fields`), and a version that keeps a local
+copy of its vectors answers the cosines in process, so the second read asks Elasticsearch
+only for the field scores of the candidates neither recall found (graph expansion, pins),
+and nothing at all when there are none.
 """
 
 from __future__ import annotations

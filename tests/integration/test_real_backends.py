@@ -311,7 +311,7 @@ def test_elasticsearch_answers_a_search_in_two_round_trips_with_the_same_answers
 
     from search.es_index import ElasticsearchSources, ElasticsearchVectorIndex
     from search.es_queries import restricted_field_query
-    from search.keyword import KEYWORD_FIELDS
+    from search.keyword import DEFAULT_FIELD_WEIGHTS, KEYWORD_FIELDS
     from search.sources import SeparateSources, sources_for
     from search.spelling import DEFAULT_EDIT_RULE
     from search.vector import NumpyVectorIndex
@@ -328,6 +328,12 @@ def test_elasticsearch_answers_a_search_in_two_round_trips_with_the_same_answers
     keyword = ElasticsearchKeywordIndex(url=es_url, index=name)
     dense = ElasticsearchVectorIndex(url=es_url, index=name, dim=8, local=NumpyVectorIndex(dim=8))
     remote = ElasticsearchVectorIndex(url=es_url, index=name, dim=8, client=keyword.client)
+    zero_weight = ElasticsearchKeywordIndex(  # a field left out of the recall query
+        url=es_url,
+        index=name,
+        field_weights={**DEFAULT_FIELD_WEIGHTS, "description": 0.0},
+        client=keyword.client,
+    )
 
     def on(fields: dict[str, dict[str, float]], ids: list[str]) -> dict[str, dict[str, float]]:
         return {f: {p: s for p, s in fields[f].items() if p in ids} for f in KEYWORD_FIELDS}
@@ -360,8 +366,10 @@ def test_elasticsearch_answers_a_search_in_two_round_trips_with_the_same_answers
                 alone = separate.top(tokens, query, **asks)  # type: ignore[arg-type]
                 assert (tops.keyword, tops.dense) == (alone.keyword, alone.dense)
                 assert tops.keyword and tops.dense
-                assert tops.fields_of == {p for p, _ in tops.keyword}
-                ids = list(dict.fromkeys([p for p, _ in tops.keyword + tops.dense]))
+                assert tops.fields_of == {p for p, _ in tops.keyword + tops.dense}
+                found = [p for p, _ in tops.keyword + tops.dense]
+                extra = [d.product_id for d in products if d.product_id not in found][:5]
+                ids = list(dict.fromkeys(found + extra))  # extra: as graph expansion adds
                 expected = separate.score(tokens, query, ids, fuzzy=None)
                 assert on(expected[0], ids) == expected[0]
                 hits = [p for p in ids if p in tops.fields_of]
@@ -381,7 +389,13 @@ def test_elasticsearch_answers_a_search_in_two_round_trips_with_the_same_answers
                 assert copied[1] == pytest.approx(expected[1], abs=1e-6)
                 requests.clear()
                 assert local.score(tokens, query, hits, fuzzy=None, tops=tops)[1]
-                assert requests == []  # every candidate a keyword hit: nothing to ask
+                assert requests == []  # every candidate came with its scores: nothing to ask
+                partial = sources_for(zero_weight, dense).top(tokens, query, **asks)  # type: ignore[arg-type]
+                assert partial.fields_of == {p for p, _ in tops.dense}  # not the keyword hits
+                scored = sources_for(zero_weight, dense).score(
+                    tokens, query, ids, fuzzy=None, tops=partial
+                )
+                assert on(scored[0], ids) == expected[0]
                 for fuzzy in (None, DEFAULT_EDIT_RULE):
                     one_by_one = {
                         f: {

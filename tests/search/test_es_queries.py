@@ -12,6 +12,7 @@ from search.es_queries import (
     field_query,
     hit_id,
     index_body,
+    fields_alongside,
     keyword_query,
     knn_query,
     named_fields_query,
@@ -102,3 +103,15 @@ def test_server_down_is_backend_unavailable() -> None:
     with pytest.raises(BackendUnavailable, match="elasticsearch"):
         index.count()
     index.close()
+
+
+def test_recall_queries_name_each_field_clause_outside_its_boost() -> None:
+    """Elasticsearch scores a named clause alone, without the boosts around it: the keyword
+    recall's named clauses (inside each field's weight) and the kNN's (inside boost 0) must
+    be the very clauses the candidates' per-field query names."""
+    named = named_fields_query(["oak"], ["P1"])["bool"]["should"]
+    recall = keyword_query(["oak"], {f: 2.0 for f in KEYWORD_FIELDS})["bool"]["should"]
+    assert [c["bool"]["boost"] for c in recall] == [2.0] * len(KEYWORD_FIELDS)
+    assert [c["bool"]["should"] for c in recall] == [[c] for c in named]
+    alongside = fields_alongside(["oak"])["bool"]
+    assert alongside["boost"] == 0.0 and alongside["should"] == named
