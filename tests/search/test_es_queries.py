@@ -10,9 +10,9 @@ from search.es_index import ElasticsearchKeywordIndex, ElasticsearchVectorIndex
 from search.es_queries import (
     dot_from_score,
     field_query,
+    fields_alongside,
     hit_id,
     index_body,
-    fields_alongside,
     keyword_query,
     knn_query,
     named_fields_query,
@@ -110,7 +110,7 @@ def test_recall_queries_name_each_field_clause_outside_its_boost() -> None:
     recall's named clauses (inside each field's weight) and the kNN's (inside boost 0) must
     be the very clauses the candidates' per-field query names."""
     named = named_fields_query(["oak"], ["P1"])["bool"]["should"]
-    recall = keyword_query(["oak"], {f: 2.0 for f in KEYWORD_FIELDS})["bool"]["should"]
+    recall = keyword_query(["oak"], dict.fromkeys(KEYWORD_FIELDS, 2.0))["bool"]["should"]
     assert [c["bool"]["boost"] for c in recall] == [2.0] * len(KEYWORD_FIELDS)
     assert [c["bool"]["should"] for c in recall] == [[c] for c in named]
     alongside = fields_alongside(["oak"])["bool"]
