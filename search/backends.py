@@ -127,13 +127,15 @@ class ElasticsearchBackend:
         return self._parts(version, field_weights, dim, NumpyVectorIndex(dim=dim))
 
     def finish(self, version: str, where: Path, vectors: VectorIndex) -> None:
-        """Bulk writes were refreshed as they went; the vectors' local copy is saved in
-        the version directory, as the embedded backend saves its vectors: searches read
-        the candidates' cosines from it, and the next build reuses unchanged products'
-        vectors from it (``ingest.vector_reuse``)."""
+        """Bulk writes were refreshed as they went; the index is merged into one segment
+        (:meth:`~search.es_index.ElasticsearchAdmin.merge`), and the vectors' local copy
+        is saved in the version directory, as the embedded backend saves its vectors:
+        searches read the candidates' cosines from it, and the next build reuses unchanged
+        products' vectors from it (``ingest.vector_reuse``)."""
         if not isinstance(vectors, ElasticsearchVectorIndex) or vectors.local is None:
             raise TypeError("the elasticsearch backend saves a local copy of its vectors")
         vectors.local.save(where / LOCAL_VECTORS)
+        self.admin.merge(version)
 
     def open(
         self, version: str, where: Path, *, field_weights: Mapping[str, float], dim: int

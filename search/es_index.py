@@ -379,10 +379,13 @@ class ElasticsearchSources:
 
     1. the keyword top and the kNN top together; both come back with their hits'
        per-field BM25 (the recall query's clauses are named per field, and the kNN
-       carries the same named clauses at boost 0: :func:`~search.es_queries.fields_alongside`);
-    2. the per-field BM25 of the candidates neither top brought (one query, a named
-       clause per field), and every candidate's exact cosine: from the vectors' local
-       copy when the version has one, else a filtered kNN in the same request.
+       carries the same named clauses at boost 0: :func:`~search.es_queries.fields_alongside`),
+       and so do the products the caller named in ``also`` (graph expansion and pins:
+       one query with a named clause per field, filtered to them);
+    2. the per-field BM25 of any candidate none of those brought, and every candidate's
+       exact cosine: from the vectors' local copy when the version has one (then this
+       read asks Elasticsearch nothing when every candidate came with its scores), else a
+       filtered kNN.
 
     The request bodies are the single-index ones, so the answers are the same."""
 
@@ -416,10 +419,12 @@ class ElasticsearchSources:
         dense_k: int,
         fuzzy: EditRule | None,
         allowed: frozenset[str] | None,
+        also: Sequence[str] = (),
     ) -> Tops:
         bodies = []
         ask_keyword = bool(tokens) and keyword_k > 0
         ask_dense = dense_k > 0 and (allowed is None or bool(allowed))
+        also = list(dict.fromkeys(also)) if tokens else []
         if ask_keyword:
             bodies.append(self.keyword.search_body(tokens, keyword_k, fuzzy))
         if ask_dense:
@@ -428,6 +433,8 @@ class ElasticsearchSources:
             if tokens:  # the kNN hits' per-field BM25 comes back with them
                 body["query"] = fields_alongside(tokens, fuzzy)
             bodies.append(body)
+        if also:
+            bodies.append(self.keyword.fields_body(tokens, also, fuzzy))
         answers = iter(self._msearch(bodies, named_scores=bool(tokens)))
         keyword: list[tuple[str, float]] = []
         fields: dict[str, dict[str, float]] = {f: {} for f in KEYWORD_FIELDS}
@@ -447,6 +454,10 @@ class ElasticsearchSources:
             dense = [(hit_id(h), dot_from_score(float(h["_score"]))) for h in hits]
             if tokens:
                 scored.update(pid for pid, _ in dense)
+        if also:  # a product that matches no field is not a hit: its scores are all 0
+            for f, by_product in self.keyword.read_fields(next(answers)).items():
+                fields[f].update(by_product)
+            scored.update(also)
         return Tops(keyword, dense, fields, frozenset(scored))
 
     def score(
@@ -522,6 +533,27 @@ class ElasticsearchAdmin:
                 self.client.indices.delete(index=name)
             self.client.indices.create(index=name, **body)
         return name
+
+    def merge(self, version: str, *, timeout_s: float = 3600.0) -> int:
+        """Merge a built version's index into one segment; return the segments it had.
+
+        A version is written once and then only lightly edited, the case Elasticsearch's
+        force merge is for. With one segment a kNN search walks one HNSW graph, not one per
+        segment: faster (a 5k search 11.0 -> 10.0 ms), and the same query gets the same
+        hits every time (the per-segment graphs searched side by side gave one query two
+        different tops in turn). Edits after the build add small segments again."""
+        name = self.index_name(version)
+        with _translate(self.url):
+            client = self.client.options(request_timeout=timeout_s)
+            before = len(client.cat.segments(index=name, format="json"))
+            client.indices.forcemerge(index=name, max_num_segments=1)
+            client.indices.refresh(index=name)
+        return before
+
+    def segments(self, version: str) -> int:
+        """How many Lucene segments ``version``'s index has (searchable or not yet)."""
+        with _translate(self.url):
+            return len(self.client.cat.segments(index=self.index_name(version), format="json"))
 
     def _owner(self, mappings: Mapping[str, Any]) -> str:
         meta = mappings.get("_meta") or {}

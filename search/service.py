@@ -298,6 +298,17 @@ class SearchService:
             tokens = graph.expand_tokens(tokens)
         vector = self.encoder.encode([query])[0]
 
+        # The graph's candidates depend on the query only, so they are known before the
+        # indexes are read, and a networked backend scores them in the same round trip.
+        qgraph = graph.understand(query) if graph is not None else None
+        expanded: list[str] = []
+        if graph is not None and qgraph is not None and (allowed is None or allowed):
+            expanded = graph.expand(qgraph, allowed)
+        # A published pin names its product: it is a candidate whether or not a source
+        # found it, unless the shopper's filters exclude it.
+        pinned = [
+            p for p in self.rules.pinned(query, qgraph, filters) if allowed is None or p in allowed
+        ]
         # With a filter, over-fetch keyword hits and keep what passes; dense search filters
         # exactly. Nothing passes an empty filter: neither source is asked.
         some = allowed is None or bool(allowed)
@@ -308,21 +319,13 @@ class SearchService:
             dense_k=self.recall_k if some else 0,
             fuzzy=fuzzy,
             allowed=allowed,
+            also=[*expanded, *pinned],
         )
         keyword_hits = tops.keyword
         if allowed is not None:
             keyword_hits = [h for h in keyword_hits if h[0] in allowed]
         keyword_hits = keyword_hits[: self.recall_k]
         dense_hits = [h for h in tops.dense if h[1] >= self.dense_min_score]
-        qgraph = graph.understand(query) if graph is not None else None
-        expanded: list[str] = []
-        if graph is not None and qgraph is not None and (allowed is None or allowed):
-            expanded = graph.expand(qgraph, allowed)
-        # A published pin names its product: it is a candidate whether or not a source
-        # found it, unless the shopper's filters exclude it.
-        pinned = [
-            p for p in self.rules.pinned(query, qgraph, filters) if allowed is None or p in allowed
-        ]
         from_keyword = {pid for pid, _ in keyword_hits}
         from_dense = {pid for pid, _ in dense_hits}
         ids = tuple(

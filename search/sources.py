@@ -10,9 +10,10 @@ Elasticsearch backend sends each read as one ``_msearch``
 The candidate set that the second read scores depends on the first, so two is the floor
 for a recall that unions its sources before scoring them; but the first read's hits come
 back with their per-field scores (:attr:`Tops.fields`), and a version that keeps a local
-copy of its vectors answers the cosines in process, so the second read asks Elasticsearch
-only for the field scores of the candidates neither recall found (graph expansion, pins),
-and nothing at all when there are none.
+copy of its vectors answers the cosines in process. The graph's candidates (expansion,
+pins) depend on the query alone, so they are known before the first read and are scored
+in it too (``also``): the second read then asks Elasticsearch nothing, and a search is one
+round trip.
 """
 
 from __future__ import annotations
@@ -54,10 +55,13 @@ class RecallSources(Protocol):
         dense_k: int,
         fuzzy: EditRule | None,
         allowed: frozenset[str] | None,
+        also: Sequence[str] = (),
     ) -> Tops:
         """The keyword top ``keyword_k`` (unfiltered: the caller keeps what ``allowed``
         allows; none when ``tokens`` is empty or ``keyword_k`` is 0) and the dense top
-        ``dense_k`` among ``allowed`` (none when ``dense_k`` is 0)."""
+        ``dense_k`` among ``allowed`` (none when ``dense_k`` is 0). ``also``: products the
+        caller will score whatever the tops hold (graph expansion, pins); a backend may
+        bring their per-field scores in the same read (:attr:`Tops.fields`)."""
         ...
 
     def score(
@@ -91,6 +95,7 @@ class SeparateSources:
         dense_k: int,
         fuzzy: EditRule | None,
         allowed: frozenset[str] | None,
+        also: Sequence[str] = (),
     ) -> Tops:
         keyword: Hits = []
         if tokens and keyword_k > 0:

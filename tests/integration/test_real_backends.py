@@ -117,6 +117,7 @@ def test_a_version_keeps_a_copy_of_its_vectors_for_cosines_and_reuse(
     where = engine.versions.dir / first.version
     assert (where / "vectors" / "ids.json").exists()
     assert (where / "vectors" / "text_hashes.npy").exists()
+    assert engine.backend.admin.segments(first.version) == 1  # type: ignore[attr-defined]
     service, _ = engine.service()
     assert isinstance(service.vectors, ElasticsearchVectorIndex)
     assert service.vectors.local is not None and service.vectors.local.count() == 200
@@ -390,6 +391,12 @@ def test_elasticsearch_answers_a_search_in_two_round_trips_with_the_same_answers
                 requests.clear()
                 assert local.score(tokens, query, hits, fuzzy=None, tops=tops)[1]
                 assert requests == []  # every candidate came with its scores: nothing to ask
+                requests.clear()
+                whole = local.top(tokens, query, **asks, also=extra)  # type: ignore[arg-type]
+                assert requests == [("msearch", 3)] and whole.fields_of == set(ids)
+                one_trip = local.score(tokens, query, ids, fuzzy=None, tops=whole)
+                assert requests == [("msearch", 3)]  # one round trip for the whole search
+                assert on(one_trip[0], ids) == expected[0] and one_trip[1] == copied[1]
                 partial = sources_for(zero_weight, dense).top(tokens, query, **asks)  # type: ignore[arg-type]
                 assert partial.fields_of == {p for p, _ in tops.dense}  # not the keyword hits
                 scored = sources_for(zero_weight, dense).score(
