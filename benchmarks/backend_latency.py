@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import statistics
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -28,6 +29,36 @@ from app.settings import Settings
 from ingest.formats import read_queries
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from reindex_times import commit, machine  # noqa: E402
+
+
+def server_memory(neo4j: str, es: str) -> dict[str, object]:
+    """The servers' own memory settings, as they report them (the figures depend on them:
+    a 50k import needs a larger Neo4j heap than the default, docs/servers.md)."""
+    from elasticsearch import Elasticsearch
+
+    from kg.neo4j_store import open_driver
+
+    with open_driver(neo4j, None, 10.0) as driver:
+        records, _, _ = driver.execute_query(
+            "SHOW SETTINGS YIELD name, value WHERE name IN $names RETURN name, value",
+            names=[
+                "server.memory.heap.max_size",
+                "server.memory.pagecache.size",
+                "server.memory.off_heap.transaction_max_size",
+            ],
+        )
+    client = Elasticsearch(es)
+    nodes = client.nodes.info(metric="jvm")["nodes"]
+    client.close()
+    return {
+        "neo4j": {r["name"]: r["value"] for r in records},
+        "elasticsearch_heap_max_mib": [
+            n["jvm"]["mem"]["heap_max_in_bytes"] // 2**20 for n in nodes.values()
+        ],
+    }
 
 
 def main() -> None:
@@ -113,6 +144,9 @@ def main() -> None:
             times[n].append((time.perf_counter() - started) * 1000)
     report = {
         "size": args.size,
+        "commit": commit(),
+        "machine": machine(),
+        "server_memory": server_memory(args.neo4j, args.es),
         "queries": len(queries),
         "build": build,
         "search_ms_excluding_encoding": {
