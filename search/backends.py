@@ -9,6 +9,8 @@ Elasticsearch's local copy) is on local disk for both.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +21,8 @@ from search.tantivy_index import TantivyKeywordIndex
 from search.vector import NumpyVectorIndex, VectorIndex
 
 __all__ = ["LOCAL_VECTORS", "ElasticsearchBackend", "EmbeddedBackend", "IndexBackend"]
+
+log = logging.getLogger(__name__)
 
 #: Where a version directory keeps its vectors on disk (``vectors.npy``, ``ids.json``, the
 #: texts' digests): the embedded backend's vector index, Elasticsearch's local copy.
@@ -135,7 +139,14 @@ class ElasticsearchBackend:
         if not isinstance(vectors, ElasticsearchVectorIndex) or vectors.local is None:
             raise TypeError("the elasticsearch backend saves a local copy of its vectors")
         vectors.local.save(where / LOCAL_VECTORS)
-        self.admin.merge(version)
+        started = time.perf_counter()
+        segments = self.admin.merge(version)
+        log.info(
+            "merged index %s from %d segments into 1 in %.1f s",
+            self.admin.index_name(version),
+            segments,
+            time.perf_counter() - started,
+        )
 
     def open(
         self, version: str, where: Path, *, field_weights: Mapping[str, float], dim: int
