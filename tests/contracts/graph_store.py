@@ -377,3 +377,39 @@ class GraphStoreContract:
         for bad in (["Couch"], ["café"], ["couch", "couch"], [""], "couch", [3]):
             with pytest.raises(ValueError, match="alias"):
                 EntityWrite(SOFAS, EntityKind.CATEGORY, {"name": "Sofas", "aliases": bad})
+
+    def test_a_few_products_documents_equal_the_whole_scans(self, store: GraphStore) -> None:
+        """An edit's sync builds its few products' documents from their own relations;
+        a bulk build scans every relation. Both must give the same documents, on each
+        backend, including where two values of one key compete (the same one wins)."""
+        from conftest import TINY
+
+        from catalogue.ops import CatalogOps
+        from kg.documents import FEW_PRODUCTS, product_documents
+
+        CatalogOps(store=store).imports.run(TINY / "product.csv", actor="test")
+        first = next(iter(product_documents(store)))
+        key = next(iter(first.attributes))
+        other = attribute_id(key, "a second value")
+        store.write(
+            WriteBatch(
+                upserts=(
+                    EntityWrite(
+                        other, EntityKind.ATTRIBUTE_VALUE, {"key": key, "value": "a second value"}
+                    ),
+                ),
+                relate=(Relation(first.entity_id, RelationType.HAS_ATTRIBUTE, other),),
+            ),
+            actor="test",
+        )
+        scanned = {d.product_id: d for d in product_documents(store)}
+        ids = sorted(scanned)
+        assert len(ids) > 2 * FEW_PRODUCTS  # both reads are exercised below
+        for start in range(0, len(ids), FEW_PRODUCTS):
+            few = ids[start : start + FEW_PRODUCTS]
+            assert {d.product_id: d for d in product_documents(store, few)} == {
+                p: scanned[p] for p in few
+            }
+        many = ids[: FEW_PRODUCTS + 1]  # the scan, for a given set
+        assert product_documents(store, many) == [scanned[p] for p in many]
+        assert product_documents(store, [first.product_id]) == [scanned[first.product_id]]
