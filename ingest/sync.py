@@ -71,10 +71,21 @@ class LiveSync:
             return len(docs) + len(deleted)
 
     def _sync_aliases(self, service: SearchService) -> None:
-        """Give ``service`` the graph's aliases when the graph moved since it got them
-        (one read of the alias table; an alias edit re-encodes no product)."""
+        """Give ``service`` the graph's aliases when they may have changed since it got
+        them (one read of the alias table; an alias edit re-encodes no product). After a
+        few edits that touched no alias (a price, a product's name) the few changes are
+        read instead: giving a 50k catalogue's service its aliases again cost an edit's
+        sync 35 ms."""
         revision = self._graph.revision
-        if self._aliases_at.get(service) == revision:
+        at = self._aliases_at.get(service)
+        if at == revision:
+            return
+        if (
+            at is not None
+            and revision - at <= _FEW_CHANGES
+            and not any(_touches_aliases(c) for c in self._graph.changes(since=at))
+        ):
+            self._aliases_at[service] = revision
             return
         spans = apply_aliases(service, self._graph.aliases())
         self._aliases_at[service] = revision
@@ -84,6 +95,18 @@ class LiveSync:
 def _public(props: Mapping[str, JsonValue] | None) -> dict[str, JsonValue]:
     """What a product document can be built from: no bookkeeping, no aliases."""
     return {k: v for k, v in (props or {}).items() if k != ALIASES and not k.startswith("_")}
+
+
+#: Up to this many changes since a service last got the aliases, they are read to see
+#: whether any touched an alias; beyond (a bulk import), the aliases are read again.
+_FEW_CHANGES = 1_000
+
+
+def _touches_aliases(change: Change) -> bool:
+    """Whether ``change`` may have changed some entity's aliases (a brand, category or
+    attribute value created, updated or deleted with aliases before or after)."""
+    before, after = change.before or {}, change.after or {}
+    return before.get(ALIASES) != after.get(ALIASES)
 
 
 def _aliases_only(change: Change) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import SMALL_PRODUCTS
 
 from app.engine import Engine
@@ -135,3 +136,36 @@ def test_kge_artefact_joins_the_index_and_new_products_get_stale_vectors(
 
     assert isinstance(embeddings, KGEmbeddings)
     assert embeddings.has("product:N9") and "product:N9" in embeddings.stale
+
+
+def test_an_edit_that_touches_no_alias_does_not_reapply_the_aliases(
+    tmp_path: Path, encoder: MiniLMEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Giving a service the catalogue's aliases again costs a 50k catalogue's edit 35 ms:
+    a sync does it only when a change since the last time touched an alias."""
+    import ingest.sync as sync
+
+    engine = built(tmp_path, encoder)
+    engine.service()
+    applied: list[int] = []
+    real = sync.apply_aliases
+
+    def counted(service: object, aliases: dict[str, tuple[str, ...]]) -> int:
+        applied.append(len(aliases))
+        return real(service, aliases)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sync, "apply_aliases", counted)
+    ops = CatalogOps(store=engine.graph)
+    ops.products.update(
+        "S1", {"price": 123.0}, expected_version=ops.products.get("S1").version, actor="ana"
+    )
+    assert engine.sync() == 1 and applied == []  # a price: the aliases stand
+
+    brand = next(e for e in engine.graph.entities(EntityKind.BRAND))
+    ops.aliases.add(
+        brand.id, "Zorblax", expected_version=ops.aliases.get(brand.id).version, actor="ana"
+    )
+    assert engine.sync() == 0 and len(applied) == 1  # an alias: applied, nothing re-encoded
+    service, _ = engine.service()
+    linked = {e for e, _, _ in service.search("zorblax", k=5).entities}
+    assert brand.id in linked
