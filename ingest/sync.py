@@ -73,9 +73,8 @@ class LiveSync:
     def _sync_aliases(self, service: SearchService) -> None:
         """Give ``service`` the graph's aliases when they may have changed since it got
         them (one read of the alias table; an alias edit re-encodes no product). After a
-        few edits that touched no alias (a price, a product's name) the few changes are
-        read instead: giving a 50k catalogue's service its aliases again cost an edit's
-        sync 35 ms."""
+        few edits of products only (a price, a name) the few changes are read instead:
+        giving a 50k catalogue's service its aliases again cost an edit's sync 35 ms."""
         revision = self._graph.revision
         at = self._aliases_at.get(service)
         if at == revision:
@@ -103,10 +102,11 @@ _FEW_CHANGES = 1_000
 
 
 def _touches_aliases(change: Change) -> bool:
-    """Whether ``change`` may have changed some entity's aliases (a brand, category or
-    attribute value created, updated or deleted with aliases before or after)."""
-    before, after = change.before or {}, change.after or {}
-    return before.get(ALIASES) != after.get(ALIASES)
+    """Whether ``change`` may move what the aliases do: any change of a brand, category or
+    attribute value (its aliases, or the name its aliases expand to). A product's own
+    edits cannot; a product that brings a new entity is the linker's to handle
+    (``search.linking.EntityLinker.add_documents``)."""
+    return not change.entity_id.startswith(_PRODUCT)
 
 
 def _aliases_only(change: Change) -> bool:
