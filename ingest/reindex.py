@@ -37,7 +37,7 @@ from ingest.versions import (
     Manifest,
     write_documents,
 )
-from kg.documents import ProductDocument, product_documents
+from kg.documents import ProductDocument, product_documents, search_aliases
 from kg.store import GraphStore
 from ranker.evaluation import JudgedQuery
 from ranker.fusion import FIXED_RANKERS
@@ -268,7 +268,7 @@ def reindex(
     with versions.locked():
         revision = graph.revision
         docs = sorted(product_documents(graph), key=lambda d: d.product_id)
-        aliases = graph.aliases()  # linking and query expansion train with them too
+        aliases = search_aliases(graph)  # linking and query expansion train with them too
         if not docs:
             raise BuildCheckError(
                 "the graph has no products: import a catalogue first (`kgsearch import FILE`)"

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ingest.versions import APPLIED, Manifest
-from kg.documents import ProductDocument, product_documents
+from kg.documents import ProductDocument, product_documents, search_aliases
 from kg.schema import ALIASES, Change, JsonValue
 from kg.store import GraphStore
 from search.aliases import apply_aliases
@@ -86,7 +86,7 @@ class LiveSync:
         ):
             self._aliases_at[service] = revision
             return
-        spans = apply_aliases(service, self._graph.aliases())
+        spans = apply_aliases(service, search_aliases(self._graph))
         self._aliases_at[service] = revision
         log.debug("aliases of graph revision %d applied: %d spans link", revision, spans)
 

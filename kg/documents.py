@@ -7,13 +7,30 @@ path and attributes by following each product's relations.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from kg.schema import Entity, EntityKind, JsonValue, RelationType, product_id
+from kg.schema import (
+    Entity,
+    EntityKind,
+    JsonValue,
+    RelationType,
+    attribute_id,
+    brand_id,
+    category_id,
+    kind_of,
+    product_id,
+)
 from kg.store import GraphStore
 
-__all__ = ["FEW_PRODUCTS", "ProductDocument", "product_documents"]
+__all__ = [
+    "FEW_PRODUCTS",
+    "ProductDocument",
+    "category_path",
+    "product_documents",
+    "search_aliases",
+    "search_ids",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +163,56 @@ def product_documents(store: GraphStore, ids: Sequence[str] | None = None) -> li
             )
         )
     return docs
+
+
+def category_path(store: GraphStore, cid: str) -> tuple[str, ...]:
+    """The category's path of names, root first (following SUBCATEGORY_OF up)."""
+    path: list[str] = []
+    seen: set[str] = set()
+    current: str | None = cid
+    while current is not None and current not in seen:
+        seen.add(current)
+        entity = store.get(current)
+        if entity is None:
+            break
+        path.append(str(entity.properties.get("name", "")))
+        parents = store.neighbours(current, relation=RelationType.SUBCATEGORY_OF, direction="out")
+        current = parents[0][1].id if parents else None
+    return tuple(reversed(path))
+
+
+def search_ids(store: GraphStore, entity_ids: Iterable[str]) -> dict[str, str]:
+    """Graph id -> the id search knows the entity by. Documents carry names, and the
+    linker and graph signals derive ids from them (``brand_id(name)``, ``category_id(path)``,
+    ``attribute_id(key, value)``); a rename keeps the graph id, so after one the two
+    differ. An unknown entity, or one of another kind, keeps its id."""
+    wanted = list(dict.fromkeys(entity_ids))
+    found = store.get_many(wanted)
+    out: dict[str, str] = {}
+    for eid in wanted:
+        entity, kind = found.get(eid), kind_of(eid)
+        if entity is None:
+            out[eid] = eid
+        elif kind is EntityKind.BRAND:
+            out[eid] = brand_id(_str(entity.properties.get("name")))
+        elif kind is EntityKind.CATEGORY:
+            out[eid] = category_id(category_path(store, eid))
+        elif kind is EntityKind.ATTRIBUTE_VALUE:
+            props = entity.properties
+            out[eid] = attribute_id(_str(props.get("key")), _str(props.get("value")))
+        else:
+            out[eid] = eid
+    return out
+
+
+def search_aliases(store: GraphStore) -> dict[str, tuple[str, ...]]:
+    """The graph's aliases (:meth:`~kg.store.GraphStore.aliases`) keyed by
+    :func:`search_ids`, as search links entities: a renamed brand's aliases still reach
+    its products. Two entities that one id stands for have their aliases joined."""
+    aliases = store.aliases()
+    ids = search_ids(store, aliases)
+    joined: dict[str, list[str]] = {}
+    for eid, texts in aliases.items():
+        into = joined.setdefault(ids[eid], [])
+        into.extend(t for t in texts if t not in into)
+    return {eid: tuple(texts) for eid, texts in joined.items()}

@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from kg.documents import ProductDocument
+from kg.documents import ProductDocument, category_path
 from kg.rule_store import RuleRecord
 from kg.schema import (
     EntityKind,
@@ -450,22 +450,6 @@ NO_RULES = RuleSet()
 # -- compiling stored rules against the graph ----------------------------------------------
 
 
-def _category_path(graph: GraphStore, cid: str) -> tuple[str, ...]:
-    """The category's path of names, root first (following SUBCATEGORY_OF up)."""
-    path: list[str] = []
-    seen: set[str] = set()
-    current: str | None = cid
-    while current is not None and current not in seen:
-        seen.add(current)
-        entity = graph.get(current)
-        if entity is None:
-            break
-        path.append(str(entity.properties.get("name", "")))
-        parents = graph.neighbours(current, relation=RelationType.SUBCATEGORY_OF, direction="out")
-        current = parents[0][1].id if parents else None
-    return tuple(reversed(path))
-
-
 @dataclass(frozen=True, slots=True)
 class _Named:
     fact: str  # the id documents derive for the entity
@@ -486,7 +470,7 @@ def _named(graph: GraphStore, eid: str, cache: dict[str, _Named]) -> _Named:
         name = str(entity.properties.get("name", ""))
         named = _Named(brand_id(name), name)
     elif kind is EntityKind.CATEGORY:
-        path = _category_path(graph, eid)
+        path = category_path(graph, eid)
         named = _Named(category_id(path), path[-1] if path else eid)
     elif kind is EntityKind.ATTRIBUTE_VALUE:
         key, value = str(entity.properties.get("key", "")), str(entity.properties.get("value", ""))

@@ -11,7 +11,15 @@ from app.engine import Engine
 from app.settings import Settings
 from catalogue.ops import CatalogOps
 from ingest.formats import write_products
-from kg.schema import EntityKind, EntityWrite, Relation, RelationType, WriteBatch, attribute_id
+from kg.schema import (
+    EntityKind,
+    EntityWrite,
+    Relation,
+    RelationType,
+    WriteBatch,
+    attribute_id,
+    brand_id,
+)
 from search.encoder import MiniLMEncoder
 from search.filters import Filters
 
@@ -169,3 +177,15 @@ def test_an_edit_that_touches_no_alias_does_not_reapply_the_aliases(
     service, _ = engine.service()
     linked = {e for e, _, _ in service.search("zorblax", k=5).entities}
     assert brand.id in linked
+
+    # Renamed, the brand keeps its graph id and its alias: the alias now stands for the
+    # new name, which its products' documents carry (search ids come from names).
+    version = ops.brands.get(brand.id).version
+    ops.brands.rename(brand.id, "Quuxcraft", expected_version=version, actor="ana")
+    engine.sync()
+    assert len(applied) == 2
+    service, _ = engine.service()
+    result = service.search("zorblax", k=5, ranker=None)
+    assert brand_id("Quuxcraft") in {e for e, _, _ in result.entities}
+    assert result.hits and result.hits[0].brand == "Quuxcraft"
+    assert result.hits[0].signals["bm25_brand"] > 0

@@ -413,3 +413,27 @@ class GraphStoreContract:
         many = ids[: FEW_PRODUCTS + 1]  # the scan, for a given set
         assert product_documents(store, many) == [scanned[p] for p in many]
         assert product_documents(store, [first.product_id]) == [scanned[first.product_id]]
+
+    def test_search_ids_follow_renames(self, seeded: GraphStore) -> None:
+        """Search derives an entity's id from its current name (documents carry names);
+        a rename keeps the graph's id, so search_ids maps one to the other."""
+        from kg.documents import search_ids
+
+        assert search_ids(seeded, [ACME, SOFAS, BLUE, "brand:nowhere"]) == {
+            ACME: ACME,
+            SOFAS: SOFAS,
+            BLUE: BLUE,
+            "brand:nowhere": "brand:nowhere",
+        }
+        renames = (
+            EntityWrite(ACME, EntityKind.BRAND, {"name": "Zenith"}),
+            EntityWrite(FURN, EntityKind.CATEGORY, {"name": "Home"}),
+            EntityWrite(BLUE, EntityKind.ATTRIBUTE_VALUE, {"key": "color", "value": "navy"}),
+        )
+        seeded.write(WriteBatch(upserts=renames), actor="test")
+        assert search_ids(seeded, [ACME, SOFAS, FURN, BLUE]) == {
+            ACME: brand_id("Zenith"),
+            SOFAS: category_id(("Home", "Sofas")),
+            FURN: category_id(("Home",)),
+            BLUE: attribute_id("color", "navy"),
+        }
