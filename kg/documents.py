@@ -61,10 +61,10 @@ def _float(value: JsonValue) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-Facts = tuple[dict[str, str], dict[str, str], dict[str, dict[str, str]]]
+_Facts = tuple[dict[str, str], dict[str, str], dict[str, dict[str, str]]]
 
 
-def _scanned_facts(store: GraphStore, products: Sequence[Entity], names: dict[str, str]) -> Facts:
+def _scanned_facts(store: GraphStore, products: Sequence[Entity], names: dict[str, str]) -> _Facts:
     """Brand name, category id and attributes of each of ``products``, from one scan of
     every brand, attribute value and relation (``names`` holds the categories' names and
     gets the brands')."""
@@ -90,7 +90,7 @@ def _scanned_facts(store: GraphStore, products: Sequence[Entity], names: dict[st
     return brand, category, features
 
 
-def _own_facts(store: GraphStore, products: Sequence[Entity]) -> Facts:
+def _own_facts(store: GraphStore, products: Sequence[Entity]) -> _Facts:
     """The same facts as :func:`_scanned_facts`, read through each product's own outgoing
     relations. Both reads list a product's relations by type, then target, so where two
     relations set one fact (two values of one key) the same one wins."""
