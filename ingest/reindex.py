@@ -43,7 +43,7 @@ from ranker.evaluation import JudgedQuery
 from ranker.fusion import FIXED_RANKERS
 from ranker.personal import PersonalTrainingError
 from ranker.registry import RANKERS
-from search.aliases import apply_aliases
+from search.aliases import apply_names
 from search.analysis import Analyzer
 from search.backends import LOCAL_VECTORS, EmbeddedBackend, IndexBackend
 from search.encoder import Encoder, product_text
@@ -317,7 +317,7 @@ def reindex(
                 service, _ = open_version(
                     where, encoder=encoder, analyzer=analyzer, backend=backend, ranker="rrf"
                 )
-                apply_aliases(service, aliases)
+                apply_names(service, graph, aliases)
                 _smoke_check(service, docs)
 
                 inputs = training_inputs(

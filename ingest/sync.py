@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ingest.versions import APPLIED, Manifest
-from kg.documents import ProductDocument, product_documents, search_aliases
+from kg.documents import ProductDocument, product_documents
 from kg.schema import ALIASES, Change, JsonValue
 from kg.store import GraphStore
-from search.aliases import apply_aliases
+from search.aliases import apply_names
 from search.service import SearchService
 
 __all__ = ["LiveSync", "affected_products", "embed_new_products"]
@@ -71,10 +71,11 @@ class LiveSync:
             return len(docs) + len(deleted)
 
     def _sync_aliases(self, service: SearchService) -> None:
-        """Give ``service`` the graph's aliases when they may have changed since it got
-        them (one read of the alias table; an alias edit re-encodes no product). After a
-        few edits of products only (a price, a name) the few changes are read instead:
-        giving a 50k catalogue's service its aliases again cost an edit's sync 35 ms."""
+        """Give ``service`` the graph's aliases (and renames, :func:`apply_names`) when
+        they may have changed since it got them (one read of the alias table; an alias
+        edit re-encodes no product). After a few edits of products only (a price, a name)
+        the few changes are read instead: giving a 50k catalogue's service its aliases
+        again cost an edit's sync 35 ms."""
         revision = self._graph.revision
         at = self._aliases_at.get(service)
         if at == revision:
@@ -86,7 +87,7 @@ class LiveSync:
         ):
             self._aliases_at[service] = revision
             return
-        spans = apply_aliases(service, search_aliases(self._graph))
+        spans = apply_names(service, self._graph)
         self._aliases_at[service] = revision
         log.debug("aliases of graph revision %d applied: %d spans link", revision, spans)
 

@@ -28,6 +28,7 @@ __all__ = [
     "ProductDocument",
     "category_path",
     "product_documents",
+    "renamed_ids",
     "search_aliases",
     "search_ids",
 ]
@@ -216,3 +217,25 @@ def search_aliases(store: GraphStore) -> dict[str, tuple[str, ...]]:
         into = joined.setdefault(ids[eid], [])
         into.extend(t for t in texts if t not in into)
     return {eid: tuple(texts) for eid, texts in joined.items()}
+
+
+#: The kinds whose search id derives from a name, so a rename can move it.
+_NAMED = (EntityKind.BRAND, EntityKind.CATEGORY, EntityKind.ATTRIBUTE_VALUE)
+
+
+def renamed_ids(store: GraphStore, entity_ids: Iterable[str]) -> dict[str, str]:
+    """Search id -> graph id, for those of ``entity_ids`` (brands, categories, values;
+    others are skipped) that a rename gave another search id than their graph id. What is
+    keyed by graph id, such as trained KG embeddings, is found through this map from the
+    ids the linker gives. A search id that another entity of ``entity_ids`` still holds as
+    its own keeps pointing at that one."""
+    named = [e for e in entity_ids if _kind(e) in _NAMED]
+    ids = search_ids(store, named)
+    return {sid: gid for gid, sid in sorted(ids.items()) if sid != gid and ids.get(sid) != sid}
+
+
+def _kind(entity_id: str) -> EntityKind | None:
+    try:
+        return kind_of(entity_id)
+    except ValueError:
+        return None

@@ -23,10 +23,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from kg.documents import renamed_ids, search_aliases
+from kg.store import GraphStore
 from search.graph_signals import GraphSignals
 from search.spelling import SpellCorrector
 
-__all__ = ["AliasTarget", "apply_aliases"]
+__all__ = ["AliasTarget", "apply_aliases", "apply_names"]
 
 
 class AliasTarget(Protocol):
@@ -48,3 +50,17 @@ def apply_aliases(service: AliasTarget, aliases: Mapping[str, Sequence[str]]) ->
         return 0
     graph.set_aliases(aliases)
     return graph.linker.alias_count
+
+
+def apply_names(
+    service: AliasTarget, store: GraphStore, aliases: Mapping[str, Sequence[str]] | None = None
+) -> int:
+    """Give ``service`` what the graph's current names decide: its alias table
+    (``aliases``, read from ``store`` unless given) and, when it has KG embeddings, which
+    of their entities a rename gave a new search id (``kg.documents.renamed_ids``), so a
+    renamed brand keeps its ``kge_*`` signals. Return how many alias spans link."""
+    spans = apply_aliases(service, search_aliases(store) if aliases is None else aliases)
+    graph = service.graph
+    if graph is not None and graph.embeddings is not None:
+        graph.set_renamed(renamed_ids(store, graph.embeddings.entity_ids))
+    return spans

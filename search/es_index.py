@@ -449,14 +449,12 @@ class ElasticsearchSources:
             hits = _ok(next(answers), "kNN recall")["hits"]["hits"]
             if tokens:  # the query's other matches, at score 0, are not kNN hits
                 hits = [h for h in hits if h["_score"] > 0]
-                for f, by_product in _named_scores(hits).items():
-                    fields[f].update(by_product)
+                _merge_fields(fields, _named_scores(hits))
             dense = [(hit_id(h), dot_from_score(float(h["_score"]))) for h in hits]
             if tokens:
                 scored.update(pid for pid, _ in dense)
         if also:  # a product that matches no field is not a hit: its scores are all 0
-            for f, by_product in self.keyword.read_fields(next(answers)).items():
-                fields[f].update(by_product)
+            _merge_fields(fields, self.keyword.read_fields(next(answers)))
             scored.update(also)
         return Tops(keyword, dense, fields, frozenset(scored))
 
@@ -487,9 +485,16 @@ class ElasticsearchSources:
         if rest:
             fields = self.keyword.read_fields(next(answers))
         if tops is not None and tokens:
-            for f in KEYWORD_FIELDS:
-                fields[f].update(tops.fields.get(f, {}))
+            _merge_fields(fields, tops.fields)
         return fields, dense
+
+
+def _merge_fields(
+    into: dict[str, dict[str, float]], more: Mapping[str, Mapping[str, float]]
+) -> None:
+    """Add ``more``'s per-field scores to ``into`` (a later score of a product wins)."""
+    for f, by_product in more.items():
+        into.setdefault(f, {}).update(by_product)
 
 
 class ElasticsearchAdmin:
@@ -543,9 +548,9 @@ class ElasticsearchAdmin:
         hits every time (the per-segment graphs searched side by side gave one query two
         different tops in turn). Edits after the build add small segments again."""
         name = self.index_name(version)
+        before = self.segments(version)
         with _translate(self.url):
             client = self.client.options(request_timeout=timeout_s)
-            before = len(client.cat.segments(index=name, format="json"))
             client.indices.forcemerge(index=name, max_num_segments=1)
             client.indices.refresh(index=name)
         return before

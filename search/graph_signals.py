@@ -66,6 +66,11 @@ def _attribute_key(entity_id: str) -> str:
 class EntityEmbeddings(Protocol):
     """What query time needs of a trained KG-embedding artefact (see :mod:`kg.kge`)."""
 
+    @property
+    def entity_ids(self) -> Sequence[str]:
+        """The graph ids of the embedded entities."""
+        ...
+
     def has(self, entity_id: str) -> bool: ...
 
     def score(
@@ -119,6 +124,9 @@ class GraphSignals:
         #: by id: expansion's order for one link. Built when first asked for, dropped
         #: when an edit touches the entity.
         self._ranked: dict[str, tuple[npt.NDArray[np.str_], npt.NDArray[np.int64]]] = {}
+        #: Linked id -> the id ``embeddings`` knows the entity by, where a rename split
+        #: them (see :meth:`set_renamed`).
+        self._embedded_ids: Mapping[str, str] = {}
         self.update(list(documents.values()), ())
 
     def update(self, upserts: Sequence[ProductDocument], deletes: Sequence[str]) -> None:
@@ -283,6 +291,13 @@ class GraphSignals:
         expansion; the linker is shared by every snapshot of these facts."""
         self.linker.set_aliases(aliases)
 
+    def set_renamed(self, renamed: Mapping[str, str]) -> None:
+        """The entities renamed since they were made (search id -> graph id; see
+        ``kg.documents.renamed_ids``). The linker names entities by ids derived from their
+        current names; the KG embeddings key them by graph id, which a rename keeps, so
+        the ``kge_*`` signals look a renamed entity up by its graph id."""
+        self._embedded_ids = dict(renamed)
+
     def expand_tokens(self, tokens: Sequence[str]) -> list[str]:
         """Query tokens with the names of the entities their alias spans stand for."""
         return self.linker.expand_tokens(tokens)
@@ -297,17 +312,19 @@ class GraphSignals:
         embeddings: EntityEmbeddings,
     ) -> None:
         present = np.array([embeddings.has(h) for h in heads])
-        known = [link for link in links if embeddings.has(link.entity_id)]
+        embedded = self._embedded_ids
+        known = [(link, embedded.get(link.entity_id, link.entity_id)) for link in links]
+        known = [(link, tail) for link, tail in known if embeddings.has(tail)]
         if not known or not present.any():
             return
         idx = np.flatnonzero(present)
         rows = [heads[i] for i in idx]
         best = np.full(len(heads), -np.inf)
         sim = out["kge_similarity"]
-        for link in known:
-            tails = [link.entity_id] * len(rows)
+        for link, tail in known:
+            tails = [tail] * len(rows)
             scores = np.asarray(embeddings.score(rows, _RELATION[kind].value, tails), dtype=float)
             best[idx] = np.maximum(best[idx], scores)
-            cos = np.asarray(embeddings.similarity(rows, link.entity_id), dtype=float)
+            cos = np.asarray(embeddings.similarity(rows, tail), dtype=float)
             sim[idx] = np.maximum(sim[idx], link.confidence * cos)
         out[f"kge_{suffix}"] = _rank01(best, present)

@@ -145,6 +145,19 @@ def test_kge_artefact_joins_the_index_and_new_products_get_stale_vectors(
     assert isinstance(embeddings, KGEmbeddings)
     assert embeddings.has("product:N9") and "product:N9" in embeddings.stale
 
+    # Renamed, the brand keeps its graph id, which its embedding is keyed by; the linker
+    # names it by the new name's id. The kge_* signals follow the rename.
+    ops = CatalogOps(store=engine.graph)
+    oakhaven = brand_id("Oakhaven")
+    ops.brands.rename(
+        oakhaven, "Oakridge", expected_version=ops.brands.get(oakhaven).version, actor="ana"
+    )
+    engine.sync()
+    service, _ = engine.service()
+    assert brand_id("Oakridge") in {e for e, _, _ in service.search("oakridge chair").entities}
+    c = service.candidates("oakridge chair")
+    assert c.signal("kge_brand").max() > 0 and c.signal("kge_similarity").max() > 0
+
 
 def test_an_edit_that_touches_no_alias_does_not_reapply_the_aliases(
     tmp_path: Path, encoder: MiniLMEncoder, monkeypatch: pytest.MonkeyPatch
@@ -156,13 +169,13 @@ def test_an_edit_that_touches_no_alias_does_not_reapply_the_aliases(
     engine = built(tmp_path, encoder)
     engine.service()
     applied: list[int] = []
-    real = sync.apply_aliases
+    real = sync.apply_names
 
-    def counted(service: object, aliases: dict[str, tuple[str, ...]]) -> int:
-        applied.append(len(aliases))
-        return real(service, aliases)  # type: ignore[arg-type]
+    def counted(service: object, store: object) -> int:
+        applied.append(1)
+        return real(service, store)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sync, "apply_aliases", counted)
+    monkeypatch.setattr(sync, "apply_names", counted)
     ops = CatalogOps(store=engine.graph)
     ops.products.update(
         "S1", {"price": 123.0}, expected_version=ops.products.get("S1").version, actor="ana"

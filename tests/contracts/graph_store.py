@@ -437,3 +437,13 @@ class GraphStoreContract:
             FURN: category_id(("Home",)),
             BLUE: attribute_id("color", "navy"),
         }
+        from kg.documents import renamed_ids
+
+        # What the embeddings (keyed by graph id) are looked up by: renamed entities only;
+        # products and unknown kinds are skipped.
+        assert renamed_ids(seeded, [ACME, SOFAS, FURN, BLUE, "product:P1"]) == {
+            brand_id("Zenith"): ACME,
+            category_id(("Home", "Sofas")): SOFAS,
+            category_id(("Home",)): FURN,
+            attribute_id("color", "navy"): BLUE,
+        }
