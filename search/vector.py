@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -44,17 +45,64 @@ class VectorIndex(Protocol):
     def close(self) -> None: ...
 
 
+#: Rows per block of a :class:`NumpyVectorIndex`'s matrix. An edit copies the blocks it
+#: touches (3 MB each at 384 dimensions), not the whole matrix: at 50k products a copy
+#: of the matrix cost each edit's sync ~17-28 ms, and gave every server worker a private
+#: copy of it. The exact scan costs the same over blocks (measured 2.76 ms against
+#: 2.93 ms for one 50k x 384 matrix, one thread).
+BLOCK_ROWS = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """One consistent state of the index: a search reads one of these, an edit builds the
+    next and swaps it in whole. Row ``r`` is ``blocks[r // BLOCK_ROWS][r % BLOCK_ROWS]``;
+    every block but the last has :data:`BLOCK_ROWS` rows."""
+
+    blocks: tuple[Vector, ...]
+    ids: list[str]  # never changed once swapped in (an edit builds a new list)
+    row: dict[str, int]
+
+    @classmethod
+    def of(cls, matrix: Vector, ids: list[str]) -> _Rows:
+        """Blocks viewing ``matrix`` (no copy: a memory-mapped matrix stays shared)."""
+        blocks = tuple(matrix[i : i + BLOCK_ROWS] for i in range(0, len(ids), BLOCK_ROWS))
+        return cls(blocks, ids, {pid: i for i, pid in enumerate(ids)})
+
+    def matrix(self, dim: int) -> Vector:
+        if not self.blocks:
+            return np.zeros((0, dim), dtype=np.float32)
+        return self.blocks[0] if len(self.blocks) == 1 else np.concatenate(self.blocks)
+
+    def dot(self, vector: Vector) -> Vector:
+        parts = [block @ vector for block in self.blocks]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def take(self, rows: Sequence[int]) -> Vector:
+        """The given rows, in order, as one matrix."""
+        at = np.asarray(rows, dtype=np.int64)
+        block, offset = np.divmod(at, BLOCK_ROWS)
+        out = np.empty((len(at), self.blocks[0].shape[1]), dtype=np.float32)
+        for b in np.unique(block).tolist():
+            mine = block == b
+            out[mine] = self.blocks[b][offset[mine]]
+        return out
+
+
 class NumpyVectorIndex:
     """Exact cosine (vectors are L2-normalised, so a dot product) over an in-memory or
-    memory-mapped ``float32`` matrix. Saved as ``vectors.npy`` + ``ids.json``."""
+    memory-mapped ``float32`` matrix, held in blocks of :data:`BLOCK_ROWS` rows. Saved as
+    ``vectors.npy`` + ``ids.json``.
+
+    Reads need no lock: each takes the current :class:`_Rows` once, and an edit swaps in
+    a new one (copying only the blocks it changes), so a search running beside an edit
+    sees the index wholly before or wholly after it."""
 
     def __init__(self, *, dim: int) -> None:
         if dim < 1:
             raise ValueError("dim must be >= 1")
         self._dim = dim
-        self._matrix: npt.NDArray[np.float32] = np.zeros((0, dim), dtype=np.float32)
-        self._ids: list[str] = []
-        self._row: dict[str, int] = {}
+        self._data = _Rows((), [], {})
         self._lock = threading.Lock()
 
     @property
@@ -71,14 +119,14 @@ class NumpyVectorIndex:
                 f"but ids.json lists {len(ids)} ids; rebuild the index with `kgsearch reindex`"
             )
         index = cls(dim=int(matrix.shape[1]))
-        index._matrix, index._ids = matrix, list(ids)
-        index._row = {pid: i for i, pid in enumerate(ids)}
+        index._data = _Rows.of(matrix, list(ids))
         return index
 
     def save(self, path: Path) -> None:
+        data = self._data
         path.mkdir(parents=True, exist_ok=True)
-        np.save(path / "vectors.npy", np.ascontiguousarray(self._matrix))
-        (path / "ids.json").write_text(json.dumps(self._ids))
+        np.save(path / "vectors.npy", np.ascontiguousarray(data.matrix(self._dim)))
+        (path / "ids.json").write_text(json.dumps(data.ids))
 
     def _check(self, vectors: npt.NDArray[np.float32]) -> None:
         if vectors.ndim != 2 or vectors.shape[1] != self._dim:
@@ -92,46 +140,51 @@ class NumpyVectorIndex:
         if len(product_ids) != vectors.shape[0]:
             raise ValueError(f"{len(product_ids)} ids for {vectors.shape[0]} vectors")
         with self._lock:
-            matrix = np.array(self._matrix)  # copy: the current one may be memory-mapped
-            new_ids: list[str] = []
-            new_rows: list[Vector] = []
-            for pid, vec in zip(product_ids, vectors, strict=True):
-                row = self._row.get(pid)
-                if row is None:
-                    self._row[pid] = len(self._ids) + len(new_ids)
-                    new_ids.append(pid)
-                    new_rows.append(vec)
-                elif row < len(self._ids):
-                    matrix[row] = vec
-                else:
-                    new_rows[row - len(self._ids)] = vec
-            if new_rows:
-                matrix = np.vstack([matrix, np.stack(new_rows)])
-                self._ids.extend(new_ids)
-            self._matrix = matrix
+            data = self._data
+            latest = dict(zip(product_ids, vectors, strict=True))  # a repeated id: last wins
+            known = {pid: vec for pid, vec in latest.items() if pid in data.row}
+            new = [(pid, vec) for pid, vec in latest.items() if pid not in data.row]
+            blocks = list(data.blocks)
+            copied: set[int] = set()
+            for pid, vec in known.items():
+                b, offset = divmod(data.row[pid], BLOCK_ROWS)
+                if b not in copied:  # the block may be memory-mapped or read by a search
+                    blocks[b] = np.array(blocks[b])
+                    copied.add(b)
+                blocks[b][offset] = vec
+            ids, row = data.ids, data.row
+            if new:
+                ids, row = [*data.ids, *(pid for pid, _ in new)], dict(data.row)
+                row.update((pid, len(data.ids) + i) for i, (pid, _) in enumerate(new))
+                rows = np.stack([vec for _, vec in new])
+                if blocks and len(blocks[-1]) < BLOCK_ROWS:  # fill the last block first
+                    rows = np.concatenate([blocks.pop(), rows])
+                blocks += [rows[i : i + BLOCK_ROWS] for i in range(0, len(rows), BLOCK_ROWS)]
+            self._data = _Rows(tuple(blocks), ids, row)
 
     def delete(self, product_ids: Sequence[str]) -> None:
         with self._lock:
-            gone = {self._row[p] for p in product_ids if p in self._row}
+            data = self._data
+            gone = {data.row[p] for p in product_ids if p in data.row}
             if not gone:
                 return
-            keep = [i for i in range(len(self._ids)) if i not in gone]
-            self._matrix = np.array(self._matrix[keep])
-            self._ids = [self._ids[i] for i in keep]
-            self._row = {pid: i for i, pid in enumerate(self._ids)}
+            keep = [i for i in range(len(data.ids)) if i not in gone]
+            matrix = data.take(keep) if keep else np.zeros((0, self._dim), dtype=np.float32)
+            self._data = _Rows.of(matrix, [data.ids[i] for i in keep])
 
     def count(self) -> int:
-        return len(self._ids)
+        return len(self._data.ids)
 
     def search(
         self, vector: Vector, *, k: int, allowed: frozenset[str] | None = None
     ) -> list[tuple[str, float]]:
         if k < 1:
             raise ValueError("k must be >= 1")
-        matrix, ids = self._matrix, self._ids
+        data = self._data
+        ids = data.ids
         if not ids:
             return []
-        sims = matrix @ np.asarray(vector, dtype=np.float32)
+        sims = data.dot(np.asarray(vector, dtype=np.float32))
         if allowed is not None:
             mask = np.fromiter((pid in allowed for pid in ids), dtype=bool, count=len(ids))
             sims = np.where(mask, sims, -np.inf)
@@ -142,18 +195,19 @@ class NumpyVectorIndex:
         return [(ids[i], s) for i, s in zip(top.tolist(), sims[top].tolist(), strict=True)]
 
     def scores(self, vector: Vector, product_ids: Sequence[str]) -> dict[str, float]:
-        row = self._row
+        data = self._data
+        row = data.row
         known = [p for p in product_ids if p in row]
         if not known:
             return {}
-        sims = self._matrix[[row[p] for p in known]] @ np.asarray(vector, dtype=np.float32)
+        sims = data.take([row[p] for p in known]) @ np.asarray(vector, dtype=np.float32)
         return dict(zip(known, sims.tolist(), strict=True))
 
     def vector(self, product_id: str) -> Vector | None:
         """The stored vector of one product (a view, do not modify), or None."""
-        row = self._row.get(product_id)
-        matrix = self._matrix
-        return None if row is None or row >= len(matrix) else matrix[row]
+        data = self._data
+        row = data.row.get(product_id)
+        return None if row is None else data.blocks[row // BLOCK_ROWS][row % BLOCK_ROWS]
 
     def close(self) -> None:
         """Nothing to release."""

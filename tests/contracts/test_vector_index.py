@@ -8,6 +8,7 @@ import pytest
 from conftest import unique_namespace
 from contracts.vector_index import VECTORS, VectorIndexContract
 
+import search.vector as vector_module
 from search.es_index import ElasticsearchAdmin, ElasticsearchVectorIndex
 from search.vector import NumpyVectorIndex
 
@@ -34,6 +35,71 @@ class TestNumpyVectorIndex(VectorIndexContract):
         (tmp_path / "v" / "ids.json").write_text('["A", "B"]')
         with pytest.raises(ValueError, match="reindex"):
             NumpyVectorIndex.load(tmp_path / "v")
+
+
+class TestNumpyVectorIndexInSmallBlocks(VectorIndexContract):
+    """The same contract with blocks of 2 rows, so the 4 vectors span two blocks."""
+
+    @pytest.fixture
+    def index(self, monkeypatch: pytest.MonkeyPatch) -> NumpyVectorIndex:
+        monkeypatch.setattr(vector_module, "BLOCK_ROWS", 2)
+        return NumpyVectorIndex(dim=4)
+
+
+def test_blocks_agree_with_one_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random upserts (new and known ids, repeats in one call) and deletes over blocks of
+    3 rows give what one dict of vectors gives: search, scores, each vector, a save."""
+    monkeypatch.setattr(vector_module, "BLOCK_ROWS", 3)
+    rng = np.random.default_rng(7)
+    index, truth = NumpyVectorIndex(dim=4), {}
+    for step in range(60):
+        if step % 7 == 6 and truth:
+            gone = list(rng.choice(sorted(truth), size=min(3, len(truth)), replace=False))
+            index.delete([*gone, "never-there"])
+            for pid in gone:
+                del truth[pid]
+        else:
+            pids = [f"p{int(i)}" for i in rng.integers(0, 25, size=int(rng.integers(1, 6)))]
+            vectors = rng.normal(size=(len(pids), 4)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            index.upsert(pids, vectors)
+            truth.update(zip(pids, vectors, strict=True))
+        query = truth[sorted(truth)[0]] if truth else np.ones(4, dtype=np.float32)
+        assert index.count() == len(truth)
+        expected = {pid: float(v @ query) for pid, v in truth.items()}
+        got = dict(index.search(query, k=len(truth) or 1))
+        assert got.keys() == expected.keys()
+        assert all(abs(got[p] - expected[p]) < 1e-5 for p in got)
+        assert index.scores(query, [*truth, "nope"]) == pytest.approx(expected, abs=1e-5)
+        for pid, v in truth.items():
+            stored = index.vector(pid)
+            assert stored is not None and np.array_equal(stored, v)
+    index.save(tmp_path / "v")
+    loaded = NumpyVectorIndex.load(tmp_path / "v")
+    assert {p: loaded.vector(p) is not None for p in truth} == dict.fromkeys(truth, True)
+    assert all(np.array_equal(loaded.vector(p), v) for p, v in truth.items())  # type: ignore[arg-type]
+
+
+def test_an_edit_leaves_what_a_running_search_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upsert copies the blocks it changes: a search's view taken before it (and the
+    memory-mapped file it was loaded from) keeps the old vector; blocks it does not touch
+    stay shared, not copied."""
+    monkeypatch.setattr(vector_module, "BLOCK_ROWS", 2)
+    index = NumpyVectorIndex(dim=4)
+    index.upsert(list(VECTORS), np.stack(list(VECTORS.values())))
+    index.save(tmp_path / "v")
+    loaded = NumpyVectorIndex.load(tmp_path / "v")
+    before = loaded.vector("A")
+    untouched = loaded.vector("C")
+    assert before is not None and untouched is not None
+    old = before.copy()
+    loaded.upsert(["A"], VECTORS["D"][None, :])
+    assert np.array_equal(before, old)  # the old view, and the file under it, unchanged
+    assert np.array_equal(loaded.vector("A"), VECTORS["D"])  # type: ignore[arg-type]
+    assert loaded.vector("C") is not None and np.shares_memory(loaded.vector("C"), untouched)  # type: ignore[arg-type]
+    assert np.array_equal(NumpyVectorIndex.load(tmp_path / "v").vector("A"), VECTORS["A"])  # type: ignore[arg-type]
 
 
 @pytest.mark.integration
