@@ -113,6 +113,27 @@ def _own_facts(store: GraphStore, products: Sequence[Entity]) -> _Facts:
     return brand, category, features
 
 
+def _parents_up(store: GraphStore, categories: Iterable[str]) -> dict[str, str]:
+    """The parent of each of ``categories`` and of their ancestors, read up each path
+    (SUBCATEGORY_OF's (source, type) lookup): reading every SUBCATEGORY_OF relation went
+    through the whole relation table, 16 ms of a 50k catalogue's single-edit sync. Where
+    a category has two parents, the greatest id wins, as in the scan's order."""
+    parents: dict[str, str] = {}
+    seen: set[str] = set()
+    for start in categories:
+        child: str | None = start
+        while child is not None and child not in seen:
+            seen.add(child)
+            if store.get(child) is None:
+                break
+            ups = store.neighbours(child, relation=RelationType.SUBCATEGORY_OF, direction="out")
+            parent = max((rel.target for rel, _ in ups), default=None)
+            if parent is not None:
+                parents[child] = parent
+            child = parent
+    return parents
+
+
 #: Up to this many products, :func:`product_documents` reads each one's own relations;
 #: beyond, one scan of every relation costs less. An edit's sync rebuilds a few documents,
 #: and the scan made each single edit cost ~90 ms at 5k products (it grows with the graph).
@@ -127,15 +148,14 @@ def product_documents(store: GraphStore, ids: Sequence[str] | None = None) -> li
         found = store.get_many([product_id(i) for i in ids])
         products = [found[product_id(i)] for i in ids if product_id(i) in found]
     names: dict[str, str] = {}
-    parents: dict[str, str] = {}
     for e in store.entities(EntityKind.CATEGORY):
         names[e.id] = _str(e.properties.get("name"))
-    for rel in store.relations(RelationType.SUBCATEGORY_OF):
-        parents[rel.source] = rel.target
     if ids is not None and len(products) <= FEW_PRODUCTS:
         facts = _own_facts(store, products)
+        parents = _parents_up(store, facts[1].values())
     else:
         facts = _scanned_facts(store, products, names)
+        parents = {rel.source: rel.target for rel in store.relations(RelationType.SUBCATEGORY_OF)}
     brand, category, features = facts
 
     def path_of(cid: str | None) -> tuple[str, ...]:

@@ -104,7 +104,7 @@ class FilterIndex:
             for name, value in self._keys(d):
                 touched[name].add(value)
         new = FilterIndex(())
-        new._docs = dict(self._docs)
+        new._docs = self._docs.copy()  # a clone of the table (see GraphSignals.updated)
         new._postings.update(self._postings)
         for name, values in touched.items():
             inner = new._postings[name] = defaultdict(set, self._postings.get(name, {}))

@@ -159,9 +159,11 @@ class GraphSignals:
         for pid in [*deletes, *(d.product_id for d in upserts)]:
             touched.update(self._facts.get(pid, ()))
         new = copy.copy(self)
-        new._popularity = dict(self._popularity)
-        new._facts = dict(self._facts)
-        new._attr_keys = dict(self._attr_keys)
+        # dict.copy(), not dict(): dict() copies entry by entry once a dict has holes
+        # (an edit's pops leave them), 2-3 ms for 50k products; copy() clones the table.
+        new._popularity = self._popularity.copy()
+        new._facts = self._facts.copy()
+        new._attr_keys = self._attr_keys.copy()
         new._postings = defaultdict(set, self._postings)
         new._ranked = {e: r for e, r in self._ranked.items() if e not in touched}
         for entity in touched:

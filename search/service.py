@@ -250,7 +250,7 @@ class SearchService:
                 self.keyword.upsert([keyword_doc(d, self.analyzer) for d in upserts])
                 texts = [product_text(d) for d in upserts]
                 self.vectors.upsert([d.product_id for d in upserts], self.encoder.encode(texts))
-            documents = dict(state.documents)
+            documents = _copied(state.documents)
             for pid in deletes:
                 documents.pop(pid, None)
             documents.update({d.product_id: d for d in upserts})
@@ -584,6 +584,12 @@ class SearchService:
             name: counter.most_common(FACET_SIZE) if name != "price" else sorted(counter.items())
             for name, counter in counters.items()
         }
+
+
+def _copied(documents: Mapping[str, ProductDocument]) -> dict[str, ProductDocument]:
+    """A new dict of ``documents``: a clone of a dict's table (``dict.copy``); ``dict()``
+    would copy a dict with holes (left by an edit's deletes) entry by entry, ms at 50k."""
+    return documents.copy() if isinstance(documents, dict) else dict(documents)
 
 
 def _spelling_notes(spelled: Correction, tokens: Sequence[str]) -> list[str]:
