@@ -9,6 +9,12 @@ benchmarks/results/edits.json.
 
     python benchmarks/edits.py [--edits 200] [--latency-edits 50] [--bulk-rows 1000]
                                [--neo4j-uri bolt://127.0.0.1:17687 | --no-neo4j]
+
+With ``--home HOME`` (a built home of any size, e.g. the 50k one ``benchmarks/speed.py``
+uses), it only times the sync of single price edits on a temp copy of that home: the
+part of an edit that grows with the catalogue.
+
+    python benchmarks/edits.py --home HOME [--sync-edits 40] [--out FILE]
 """
 
 from __future__ import annotations
@@ -220,6 +226,48 @@ def neo4j_run(uri: str, catalogue: Path, bulk: Path, args: argparse.Namespace) -
         store.close()
 
 
+def commit() -> str:
+    import subprocess
+
+    run = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
+    )
+    return run.stdout.strip() or "unknown"
+
+
+def sync_latency(source: Path, n: int, seed: int = 31) -> dict[str, Any]:
+    """Time ``engine.sync()`` after each of ``n`` price edits of random products (after 5
+    untimed ones), on a temp copy of the built home ``source``."""
+    with tempfile.TemporaryDirectory(prefix="kgsearch-sync-") as tmp:
+        home = Path(tmp) / "home"
+        shutil.copytree(source, home)
+        engine = Engine(Settings(home=home))
+        service, _ = engine.service()
+        service.search("warm up")
+        engine.sync()  # whatever the home's log holds beyond its index
+        ops = CatalogOps(store=engine.graph)
+        rng = random.Random(seed)
+        ids = sorted(service.documents)
+
+        def edit(pid: str) -> float:
+            version = ops.products.get(pid).version
+            ops.products.update(
+                pid, {"price": round(10 + 990 * rng.random(), 2)}, expected_version=version,
+                actor="bench",
+            )  # fmt: skip
+            started = time.perf_counter()
+            synced = engine.sync()
+            assert synced == 1, synced
+            return (time.perf_counter() - started) * 1000
+
+        for pid in rng.sample(ids, 5):
+            edit(pid)
+        ms = [edit(pid) for pid in rng.sample(ids, n)]
+        products = len(ids)
+        engine.close()
+    return {"products": products, "sync_after_one_edit": summary(ms)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--edits", type=int, default=200)
@@ -228,7 +276,18 @@ def main() -> None:
     parser.add_argument("--neo4j-uri", default="bolt://127.0.0.1:17687")
     parser.add_argument("--no-neo4j", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "edits.json")
+    parser.add_argument("--home", type=Path, help="only time an edit's sync on a copy of HOME")
+    parser.add_argument("--sync-edits", type=int, default=40)
     args = parser.parse_args()
+    if args.home is not None:
+        load = os.getloadavg()[0]
+        timed = sync_latency(args.home, args.sync_edits)
+        timed.update(machine=machine(), commit=commit(), load_before=load)
+        timed["load_after"] = os.getloadavg()[0]
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(timed, indent=2) + "\n")
+        print(json.dumps(timed, indent=2))
+        return
 
     cached = built_home()
     report: dict[str, Any] = {"machine": machine(), "catalogue": "demo (seed 13)"}
