@@ -14,7 +14,10 @@
    (lambdamart), p50/p99 and their ratio;
 3. for each ``--workers`` count: ``kgsearch serve --workers N``, one sequential client
    (p50/p99) and ``--runs`` load runs of 8 concurrent clients (QPS, p50/p99 pooled over
-   the runs, and each run's), sampling the server's memory over
+   the runs, and each run's) with each load client in turn: ``http.client`` (the
+   headline: ~0.3 ms of CPU a request) and ``httpx`` (~1.8 ms, the figures before
+   2026-12-03); the generator runs on the server's two cores, so its own CPU is in the
+   report (``client_cpu_ms``). Meanwhile it samples the server's memory over
    every process of it: the peak RSS sum (which counts the index pages the workers share
    once per worker) and, once after the load, the PSS sum (shared pages split between
    their processes).
@@ -45,7 +48,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from reindex_times import commit, machine  # noqa: E402
-from search_latency import WANDS_QUERIES, load_queries, summary, throughput  # noqa: E402
+from search_latency import (  # noqa: E402
+    LOAD_CLIENTS,
+    WANDS_QUERIES,
+    _searcher,
+    load_queries,
+    summary,
+    throughput,
+)
 
 GOALS = {
     "hybrid_over_bm25_p50": 1.5,
@@ -223,24 +233,39 @@ def _start(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     raise SystemExit("server did not answer /health within 300 s")
 
 
-def eight_clients(port: int, queries: list[str], *, runs: int) -> dict[str, Any]:
-    """``runs`` load runs of 8 clients x 40 searches, each on fresh connections: the
-    pooled figures (QPS over the runs' summed wall time, percentiles over every request)
-    and each run's own. One run is not enough: the kernel hands each new connection to
-    whichever worker accepts first, so one run's 8 kept-alive connections may sit 6 on one
-    worker and 2 on the other, and its QPS and p99 move with that split."""
-    each = [throughput(port, queries, clients=8, rounds=40, keep_times=True) for _ in range(runs)]
-    times = [t for run in each for t in run.pop("times_ms")]
-    wall = sum(run["wall_s"] for run in each)
-    return {
-        "clients": 8,
-        "runs": runs,
-        "requests": len(times),
-        "errors": sum(run["errors"] for run in each),
-        "qps": round(len(times) / wall, 1),
-        **summary(times),
-        "each_run": [{k: run[k] for k in ("qps", "p50_ms", "p99_ms", "errors")} for run in each],
-    }
+def eight_clients(port: int, queries: list[str], *, runs: int) -> dict[str, dict[str, Any]]:
+    """For each load client (``search_latency.LOAD_CLIENTS``, in turn), ``runs`` load runs
+    of 8 clients x 40 searches, each on fresh connections: the pooled figures (QPS over
+    the runs' summed wall time, percentiles over every request) and each run's own. One
+    run is not enough: the kernel hands each new connection to whichever worker accepts
+    first, so one run's 8 kept-alive connections may sit 6 on one worker and 2 on the
+    other, and its QPS and p99 move with that split."""
+    each: dict[str, list[dict[str, Any]]] = {kind: [] for kind in LOAD_CLIENTS}
+    for _ in range(runs):
+        for kind in LOAD_CLIENTS:  # alternated, so both see the same machine
+            each[kind].append(
+                throughput(port, queries, clients=8, rounds=40, keep_times=True, client=kind)
+            )
+    out = {}
+    for kind, done in each.items():
+        times = [t for run in done for t in run.pop("times_ms")]
+        wall = sum(run["wall_s"] for run in done)
+        out[kind] = {
+            "clients": 8,
+            "client": kind,
+            "runs": runs,
+            "requests": len(times),
+            "errors": sum(run["errors"] for run in done),
+            "qps": round(len(times) / wall, 1),
+            "client_cpu_ms": round(
+                sum(r["client_cpu_ms"] * r["requests"] for r in done) / len(times), 2
+            ),
+            **summary(times),
+            "each_run": [
+                {k: run[k] for k in ("qps", "p50_ms", "p99_ms", "errors")} for run in done
+            ],
+        }
+    return out
 
 
 def over_http(
@@ -259,15 +284,16 @@ def over_http(
     sampler.start()
     settled = _settle(server.pid)
     try:
-        url = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=url, timeout=60) as client:
+        with _searcher(port, LOAD_CLIENTS[0]) as search:
             for q in queries[:40]:  # warm every worker
-                client.get("/search", params={"q": q, "k": 10}).raise_for_status()
+                if search(q) != 200:
+                    raise RuntimeError(f"/search failed for {q!r}")
             before = load()
             one = []
             for q in queries:
                 started = time.perf_counter()
-                client.get("/search", params={"q": q, "k": 10}).raise_for_status()
+                if search(q) != 200:
+                    raise RuntimeError(f"/search failed for {q!r}")
                 one.append((time.perf_counter() - started) * 1000)
         eight = eight_clients(port, queries, runs=runs)
         after = load()
@@ -281,7 +307,8 @@ def over_http(
         "workers": workers,
         "settled_after_s": settled,
         "one_client": summary(one),
-        "eight_clients": eight,
+        "eight_clients": eight[LOAD_CLIENTS[0]],
+        "eight_clients_httpx": eight["httpx"],
         "peak_rss_mib": round(peak[0] / 1024, 1),
         "pss_after_load_mib": round(pss / 1024, 1),
         "load_before": before,
