@@ -40,6 +40,7 @@ __all__ = [
     "EXPORT_OPSET",
     "OnnxMiniLMEncoder",
     "OnnxModelError",
+    "checked_onnx_model",
     "ensure_onnx_model",
     "export_minilm_onnx",
     "onnx_model_path",
@@ -162,26 +163,45 @@ def ensure_onnx_model(
 ) -> tuple[Path, bytes]:
     """The exported model's path and its checked bytes; exported first if it is missing
     or does not match its sidecar. Raises :class:`OnnxModelError` if the export fails."""
+    with checked_onnx_model(cache_dir, model_dir=model_dir, opset=opset, export=export) as found:
+        return found
+
+
+@contextlib.contextmanager
+def checked_onnx_model(
+    cache_dir: Path,
+    *,
+    model_dir: Path | None = None,
+    opset: int = EXPORT_OPSET,
+    export: Exporter = export_minilm_onnx,
+) -> Iterator[tuple[Path, bytes]]:
+    """:func:`ensure_onnx_model`, holding the model's lock while the caller uses it: a
+    session opened from the path inside runs the bytes that were checked (no other
+    process exports meanwhile)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = onnx_model_path(cache_dir, model_dir=model_dir, opset=opset)
     with _locked(cache_dir, path.name):
         data = _verified_bytes(path)
-        if data is not None:
-            return path, data
-        source = model_dir or _default_model_dir()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.export")
-        log.info("exporting %s to ONNX (opset %d): %s", source, opset, path)
-        try:
-            export(source, tmp, opset)
-            data = tmp.read_bytes()
-        except Exception as exc:
-            raise OnnxModelError(f"could not export {source} to ONNX: {exc}") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
-        digest = hashlib.sha256(data).hexdigest()
-        _write_atomically(path, data)
-        _write_atomically(_sidecar(path), f"{digest}  {path.name}\n".encode())
-        return path, data
+        if data is None:
+            data = _export(path, model_dir=model_dir, opset=opset, export=export)
+        yield path, data
+
+
+def _export(path: Path, *, model_dir: Path | None, opset: int, export: Exporter) -> bytes:
+    source = model_dir or _default_model_dir()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.export")
+    log.info("exporting %s to ONNX (opset %d): %s", source, opset, path)
+    try:
+        export(source, tmp, opset)
+        data = tmp.read_bytes()
+    except Exception as exc:
+        raise OnnxModelError(f"could not export {source} to ONNX: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    digest = hashlib.sha256(data).hexdigest()
+    _write_atomically(path, data)
+    _write_atomically(_sidecar(path), f"{digest}  {path.name}\n".encode())
+    return data
 
 
 class OnnxMiniLMEncoder:
@@ -268,11 +288,12 @@ class OnnxMiniLMEncoder:
         tokenizer.enable_truncation(max_length=self._max_length)
         tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]"), pad_token="[PAD]")
 
-        _, data = ensure_onnx_model(self._cache_dir, model_dir=self._model_dir, opset=self._opset)
-        self._digest = hashlib.sha256(data).hexdigest()
-        return tokenizer, self._session(data, self._threads)
+        return tokenizer, self._session(self._threads)
 
-    def _session(self, model: bytes, threads: int) -> Any:
+    def _session(self, threads: int) -> Any:
+        """A session on the checked model, opened from its file: ONNX Runtime's Python
+        session keeps the bytes it is given for its lifetime (86 MB per session, two per
+        worker), and a path it reads and lets go."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -283,10 +304,14 @@ class OnnxMiniLMEncoder:
         options.log_severity_level = 3  # errors only
         # Idle workers sleep instead of spinning: the cores are shared with other work.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # ORT raises its own exception types
-            raise OnnxModelError(f"ONNX Runtime could not load {self.model_path}: {exc}") from exc
+        model = checked_onnx_model(self._cache_dir, model_dir=self._model_dir, opset=self._opset)
+        with model as (path, data):
+            self._digest = hashlib.sha256(data).hexdigest()
+            del data
+            try:
+                return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # ORT raises its own exception types
+                raise OnnxModelError(f"ONNX Runtime could not load {path}: {exc}") from exc
 
     def _bulk_session(self) -> Any:
         """The session for encodes of more than one batch (``batch_threads`` threads)."""
@@ -296,11 +321,7 @@ class OnnxMiniLMEncoder:
         if self._bulk is None:
             with self._lock:
                 if self._bulk is None:
-                    # Read (and checked) again rather than kept: 90 MB per worker.
-                    _, data = ensure_onnx_model(
-                        self._cache_dir, model_dir=self._model_dir, opset=self._opset
-                    )
-                    self._bulk = self._session(data, self._batch_threads)
+                    self._bulk = self._session(self._batch_threads)
         return self._bulk
 
     def encode(
