@@ -24,7 +24,7 @@
 
 The load average before and after each step is part of the report: this machine is
 shared, and its figures are only comparable under similar load. Writes
-benchmarks/results/speed-<products>.json.
+benchmarks/results/speed-<products>.json (speed-<products>-<tag>.json with ``--tag``).
 """
 
 from __future__ import annotations
@@ -335,6 +335,7 @@ def main() -> None:
     parser.add_argument(
         "--runs", type=int, default=3, help="8-client load runs per worker count, pooled"
     )
+    parser.add_argument("--tag", default="", help="writes speed-<products>-<tag>.json")
     args = parser.parse_args()
 
     work = args.work or Path(tempfile.mkdtemp(prefix="kgsearch-speed-"))
@@ -372,7 +373,8 @@ def main() -> None:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     report["load_at_end"] = load()
-    out = ROOT / "benchmarks" / "results" / f"speed-{report['products']}.json"
+    name = f"speed-{report['products']}{'-' + args.tag if args.tag else ''}.json"
+    out = ROOT / "benchmarks" / "results" / name
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 
