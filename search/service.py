@@ -260,7 +260,7 @@ class SearchService:
                 state.graph.updated(upserts, deletes) if state.graph is not None else None,
                 self._begun,
             )
-            self.spelling.update(upserts, deletes)
+            self.spelling.update(upserts, deletes, before=state.documents)
 
     # -- recall and signals ----------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from kg.documents import ProductDocument
@@ -82,17 +84,32 @@ def test_unknown_words_without_a_neighbour_are_reported(corrector: SpellCorrecto
 
 def test_edits_update_the_vocabulary(corrector: SpellCorrector) -> None:
     local = SpellCorrector(CATALOGUE, lexicon=())
+    catalogue = {d.product_id: d for d in CATALOGUE}
+
+    def edit(upserts: list[ProductDocument], deletes: list[str]) -> None:
+        local.update(upserts, deletes, before=dict(catalogue))
+        for pid in deletes:
+            del catalogue[pid]
+        catalogue.update((d.product_id, d) for d in upserts)
+
     assert "marble" not in local
     assert local.correct("marbel table").text == "marbel table"
-    local.update([product("M1", "Marble side table", cls="Tables", material="Marble")], [])
+    edit([product("M1", "Marble side table", cls="Tables", material="Marble")], [])
     assert "marble" in local
     assert local.correct("marbel table").text == "marble table"
-    local.update([], ["M1"])
+    edit([], ["M1"])
     assert "marble" not in local
     assert local.correct("marbel table").text == "marbel table"
-    # Replacing a product counts its new words instead of its old ones.
-    local.update([product("T1", "Coffee bench", cls="Benches")], [])
+    # Replacing a product counts its new words instead of its old ones; named twice in
+    # one edit, it counts once, as its last version.
+    first, last = product("T1", "Zanzibar bench", cls="Benches"), product("T1", "Coffee bench")
+    edit([first, replace(last, product_class="Benches")], [])
     assert local.frequency("table") == 0 and local.frequency("bench") == 1
+    assert local.frequency("zanzibar") == 0 and local.frequency("coffee") == 1
+    # The counts are those of a corrector made from the catalogue after the edits.
+    fresh = SpellCorrector(catalogue.values(), lexicon=())
+    words = {w for d in [*CATALOGUE, *catalogue.values()] for w in product_words(d)}
+    assert {w: local.frequency(w) for w in words} == {w: fresh.frequency(w) for w in words}
 
 
 def test_product_words_are_folded_letters() -> None:
