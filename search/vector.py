@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -78,14 +78,30 @@ class _Rows:
         parts = [block @ vector for block in self.blocks]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def take(self, rows: Sequence[int]) -> Vector:
-        """The given rows, in order, as one matrix."""
+    def _by_block(self, rows: Sequence[int]) -> Iterator[tuple[Vector, Any, Any]]:
+        """For each block holding some of ``rows``: the block, the positions in ``rows``
+        of those it holds, and their offsets in it."""
         at = np.asarray(rows, dtype=np.int64)
         block, offset = np.divmod(at, BLOCK_ROWS)
-        out = np.empty((len(at), self.blocks[0].shape[1]), dtype=np.float32)
-        for b in np.unique(block).tolist():
-            mine = block == b
-            out[mine] = self.blocks[b][offset[mine]]
+        order = np.argsort(block, kind="stable")
+        bounds = np.searchsorted(block[order], np.arange(len(self.blocks) + 1))
+        for b, (lo, hi) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)):
+            if lo < hi:
+                mine = order[lo:hi]
+                yield self.blocks[b], mine, offset[mine]
+
+    def take(self, rows: Sequence[int]) -> Vector:
+        """The given rows, in order, as one matrix."""
+        out = np.empty((len(rows), self.blocks[0].shape[1]), dtype=np.float32)
+        for block, mine, offset in self._by_block(rows):
+            out[mine] = block[offset]
+        return out
+
+    def dots(self, rows: Sequence[int], vector: Vector) -> Vector:
+        """The dot product of each of the given rows with ``vector``, in order."""
+        out = np.empty(len(rows), dtype=np.float32)
+        for block, mine, offset in self._by_block(rows):
+            out[mine] = block[offset] @ vector
         return out
 
 
@@ -200,7 +216,7 @@ class NumpyVectorIndex:
         known = [p for p in product_ids if p in row]
         if not known:
             return {}
-        sims = data.take([row[p] for p in known]) @ np.asarray(vector, dtype=np.float32)
+        sims = data.dots([row[p] for p in known], np.asarray(vector, dtype=np.float32))
         return dict(zip(known, sims.tolist(), strict=True))
 
     def vector(self, product_id: str) -> Vector | None:
