@@ -229,15 +229,20 @@ class SpellCorrector:
         the catalogue these counts were made from (the documents before the edits): the
         old words are read from it."""
         latest = {d.product_id: d for d in upserts}  # a product twice: its last version
+        old_words = {
+            pid: product_words(before[pid])
+            for pid in dict.fromkeys([*deletes, *latest])
+            if pid in before
+        }
+        new_words = {pid: product_words(doc) for pid, doc in latest.items()}
+        if not deletes and old_words == new_words:
+            return  # the same products with the same words (a price, a rating): no change
         with self._lock:
-            for pid in dict.fromkeys([*deletes, *latest]):
-                old = before.get(pid)
-                if old is not None:
-                    self._counts.subtract(product_words(old))
-                    self._products -= 1
-            for doc in latest.values():
-                self._counts.update(product_words(doc))
-                self._products += 1
+            for words in old_words.values():
+                self._counts.subtract(words)
+            for words in new_words.values():
+                self._counts.update(words)
+            self._products += len(new_words) - len(old_words)
             self._counts = +self._counts  # drop words no product uses any more
             self._vocab = self._snapshot()
 

@@ -106,6 +106,10 @@ def test_edits_update_the_vocabulary(corrector: SpellCorrector) -> None:
     edit([first, replace(last, product_class="Benches")], [])
     assert local.frequency("table") == 0 and local.frequency("bench") == 1
     assert local.frequency("zanzibar") == 0 and local.frequency("coffee") == 1
+    # An edit that changes no word (a price) leaves the vocabulary as it was.
+    vocabulary = local._vocab
+    edit([replace(catalogue["T1"], price=99.0)], [])
+    assert local._vocab is vocabulary
     # The counts are those of a corrector made from the catalogue after the edits.
     fresh = SpellCorrector(catalogue.values(), lexicon=())
     words = {w for d in [*CATALOGUE, *catalogue.values()] for w in product_words(d)}
