@@ -293,6 +293,9 @@ class Engine:
 
             self._live_sync = LiveSync(graph=self.graph)
         caught = self._live_sync.catch_up(service, manifest, self.versions.dir / manifest.version)
+        profiles = self._profiles
+        if caught and profiles is not None and profiles[0] == id(service):
+            profiles[1].drop_cached()  # built from documents that have changed since
         from app.rules_ops import refresh_rules
 
         refresh_rules(self, service)  # published rules reach search like edits do
@@ -601,7 +604,7 @@ class Engine:
 
                     service = ProfileService(
                         events=self.events,
-                        documents=search.documents,
+                        documents=search.live_documents,  # edits reach profiles
                         graph=self.graph,
                         on_erased=self._forget_in_models,
                     )

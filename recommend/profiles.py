@@ -176,6 +176,13 @@ class ProfileService:
 
     # -- reads -------------------------------------------------------------------------------
 
+    def drop_cached(self) -> None:
+        """Forget the profiles held in memory, so each is built again from its events and
+        the live documents when next asked for (after catalog edits: a renamed brand, a
+        new price). What the graph holds is rewritten at the shopper's next event."""
+        with self._lock:
+            self._profiles.clear()
+
     def profile(self, user_id: str) -> ShopperProfile:
         """The shopper's live profile (empty for a shopper without events, never an
         error). Raises ``ValueError`` for a malformed user id."""

@@ -15,7 +15,7 @@ import threading
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -223,7 +223,14 @@ class SearchService:
 
     @property
     def documents(self) -> Mapping[str, ProductDocument]:
+        """The documents of the current snapshot (a later edit swaps in new ones)."""
         return self._state.documents
+
+    @property
+    def live_documents(self) -> Mapping[str, ProductDocument]:
+        """The documents as of each read: for a holder that must see later edits (the
+        shoppers' profiles), where :attr:`documents` is one snapshot's."""
+        return _LiveDocuments(self)
 
     @property
     def filters(self) -> FilterIndex:
@@ -584,6 +591,25 @@ class SearchService:
             name: counter.most_common(FACET_SIZE) if name != "price" else sorted(counter.items())
             for name, counter in counters.items()
         }
+
+
+class _LiveDocuments(Mapping[str, ProductDocument]):
+    """A service's documents, read from its current snapshot at each access."""
+
+    def __init__(self, service: SearchService) -> None:
+        self._service = service
+
+    def __getitem__(self, product_id: str) -> ProductDocument:
+        return self._service.documents[product_id]
+
+    def __contains__(self, product_id: object) -> bool:
+        return product_id in self._service.documents
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._service.documents)
+
+    def __len__(self) -> int:
+        return len(self._service.documents)
 
 
 def _copied(documents: Mapping[str, ProductDocument]) -> dict[str, ProductDocument]:

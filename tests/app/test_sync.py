@@ -202,3 +202,50 @@ def test_an_edit_that_touches_no_alias_does_not_reapply_the_aliases(
     assert brand_id("Quuxcraft") in {e for e, _, _ in result.entities}
     assert result.hits and result.hits[0].brand == "Quuxcraft"
     assert result.hits[0].signals["bm25_brand"] > 0
+
+
+def test_profiles_follow_catalog_edits(tmp_path: Path, encoder: MiniLMEncoder) -> None:
+    """A shopper's profile is built from the live catalogue, not from the one its
+    service first saw: an event on a product added since counts, and a renamed brand's
+    affinity is held under its new name."""
+    import time
+
+    from ingest.events import ShopEvent
+    from ingest.records import ProductRecord
+
+    engine = built(tmp_path, encoder)
+    now = time.time()
+
+    def event(product: str, ago_s: float) -> ShopEvent:
+        return ShopEvent(type="purchase", user_id="U9", session_id="S9", product_id=product,
+                         ts=now - ago_s)  # fmt: skip
+
+    engine.record_events([event("S1", 60)])
+    first = engine.shopper_profile("U9")  # the profile service exists from here on
+    assert first.events == 1
+    CatalogOps(store=engine.graph).imports.run(
+        [
+            ProductRecord(
+                product_id="H1",
+                name="Macrame hanging chair",
+                product_class="Hammocks",
+                category_path=("Outdoor", "Hammocks"),
+                brand="Birchley",
+            )
+        ],
+        actor="editor",
+    )
+    engine.sync()
+    engine.record_events([event("H1", 30)])
+    profile = engine.shopper_profile("U9")
+    assert profile.events == 2 and "H1" in profile.recent
+    assert profile.brands.get("Birchley", 0.0) > 0
+
+    ops = CatalogOps(store=engine.graph)
+    birchley = brand_id("Birchley")
+    ops.brands.rename(
+        birchley, "Larchley", expected_version=ops.brands.get(birchley).version, actor="ana"
+    )
+    engine.sync()
+    renamed = engine.shopper_profile("U9")
+    assert "Birchley" not in renamed.brands and renamed.brands.get("Larchley", 0.0) > 0
