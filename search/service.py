@@ -24,7 +24,7 @@ import numpy as np
 from kg.documents import ProductDocument
 from ranker.candidates import CandidateSet
 from ranker.exposure import cap_brands
-from ranker.fusion import Ranker, RRFRanker
+from ranker.fusion import TIE_BREAK, Ranker, RRFRanker, tie_order
 from ranker.personal import PersonalModel
 from search.analysis import Analyzer
 from search.encoder import Encoder, product_text
@@ -633,20 +633,6 @@ def _spelling_notes(spelled: Correction, tokens: Sequence[str]) -> list[str]:
         words = ", ".join(repr(w) for w in spelled.unknown)
         notes.append(f"no product uses {words} and no close catalogue word was found")
     return notes
-
-
-#: How :func:`tie_order` breaks equal scores, for explanations to quote.
-TIE_BREAK = "equal scores are ordered by more ratings, then by product id"
-
-
-def tie_order(candidates: CandidateSet, scores: np.ndarray) -> np.ndarray:
-    """Rows by score, highest first; equal scores by popularity (rating count, higher
-    first), then by product id (ascending): a documented, deterministic order."""
-    ids = np.array(candidates.product_ids, dtype=object)
-    id_rank = np.empty(len(ids), dtype=np.intp)
-    id_rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))
-    popularity = candidates.signals.get("popularity", np.zeros(len(ids)))
-    return np.lexsort((id_rank, -popularity, -scores)).astype(np.intp)
 
 
 _PRICE_EDGES = (50, 100, 250, 500, 1000, 2500)
