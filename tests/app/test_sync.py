@@ -37,6 +37,20 @@ def ids(engine: Engine, query: str, filters: Filters | None = None) -> list[str]
     return [h.product_id for h in service.search(query, k=20, filters=filters).hits]
 
 
+def add_hammock(engine: Engine) -> None:
+    """A catalog import adds product H1, a Birchley hanging chair, to the graph."""
+    from ingest.records import ProductRecord
+
+    hammock = ProductRecord(
+        product_id="H1",
+        name="Macrame hanging chair",
+        product_class="Hammocks",
+        category_path=("Outdoor", "Hammocks"),
+        brand="Birchley",
+    )
+    CatalogOps(store=engine.graph).imports.run([hammock], actor="editor")
+
+
 def test_edit_is_searchable_within_2s_and_survives_restart(
     tmp_path: Path, encoder: MiniLMEncoder
 ) -> None:
@@ -86,20 +100,8 @@ def test_edit_is_searchable_within_2s_and_survives_restart(
 
 def test_new_and_deleted_products_follow_the_graph(tmp_path: Path, encoder: MiniLMEncoder) -> None:
     engine = built(tmp_path, encoder)
-    from ingest.records import ProductRecord
 
-    CatalogOps(store=engine.graph).imports.run(
-        [
-            ProductRecord(
-                product_id="H1",
-                name="Macrame hanging chair",
-                product_class="Hammocks",
-                category_path=("Outdoor", "Hammocks"),
-                brand="Birchley",
-            )
-        ],
-        actor="editor",
-    )
+    add_hammock(engine)
     engine.graph.write(WriteBatch(deletes=("product:L1",)), actor="editor")
     assert engine.sync() == 2
     assert ids(engine, "macrame hanging chair")[0] == "H1"
@@ -211,7 +213,6 @@ def test_profiles_follow_catalog_edits(tmp_path: Path, encoder: MiniLMEncoder) -
     import time
 
     from ingest.events import ShopEvent
-    from ingest.records import ProductRecord
 
     engine = built(tmp_path, encoder)
     now = time.time()
@@ -223,18 +224,7 @@ def test_profiles_follow_catalog_edits(tmp_path: Path, encoder: MiniLMEncoder) -
     engine.record_events([event("S1", 60)])
     first = engine.shopper_profile("U9")  # the profile service exists from here on
     assert first.events == 1
-    CatalogOps(store=engine.graph).imports.run(
-        [
-            ProductRecord(
-                product_id="H1",
-                name="Macrame hanging chair",
-                product_class="Hammocks",
-                category_path=("Outdoor", "Hammocks"),
-                brand="Birchley",
-            )
-        ],
-        actor="editor",
-    )
+    add_hammock(engine)
     engine.sync()
     engine.record_events([event("H1", 30)])
     profile = engine.shopper_profile("U9")
