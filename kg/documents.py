@@ -113,25 +113,36 @@ def _own_facts(store: GraphStore, products: Sequence[Entity]) -> _Facts:
     return brand, category, features
 
 
+def _walk_up(store: GraphStore, cid: str, seen: set[str]) -> list[tuple[Entity, str | None]]:
+    """``cid``'s category and its ancestors, child first, each with its parent's id
+    (SUBCATEGORY_OF; the catalogue keeps one per category, and where a store holds two the
+    greatest id wins, as in :func:`product_documents`' scan). The walk stops at the root,
+    at a missing category, or at one in ``seen``; ``seen`` gets each one visited, so a
+    cycle ends it and walks sharing ``seen`` read a category once."""
+    out: list[tuple[Entity, str | None]] = []
+    current: str | None = cid
+    while current is not None and current not in seen:
+        seen.add(current)
+        entity = store.get(current)
+        if entity is None:
+            break
+        ups = store.neighbours(current, relation=RelationType.SUBCATEGORY_OF, direction="out")
+        current = max((rel.target for rel, _ in ups), default=None)
+        out.append((entity, current))
+    return out
+
+
 def _parents_up(store: GraphStore, categories: Iterable[str]) -> dict[str, str]:
     """The parent of each of ``categories`` and of their ancestors, read up each path
     (SUBCATEGORY_OF's (source, type) lookup): reading every SUBCATEGORY_OF relation went
-    through the whole relation table, 16 ms of a 50k catalogue's single-edit sync. Where
-    a category has two parents, the greatest id wins, as in the scan's order."""
-    parents: dict[str, str] = {}
+    through the whole relation table, 16 ms of a 50k catalogue's single-edit sync."""
     seen: set[str] = set()
-    for start in categories:
-        child: str | None = start
-        while child is not None and child not in seen:
-            seen.add(child)
-            if store.get(child) is None:
-                break
-            ups = store.neighbours(child, relation=RelationType.SUBCATEGORY_OF, direction="out")
-            parent = max((rel.target for rel, _ in ups), default=None)
-            if parent is not None:
-                parents[child] = parent
-            child = parent
-    return parents
+    return {
+        entity.id: parent
+        for start in categories
+        for entity, parent in _walk_up(store, start, seen)
+        if parent is not None
+    }
 
 
 #: Up to this many products, :func:`product_documents` reads each one's own relations;
@@ -188,18 +199,8 @@ def product_documents(store: GraphStore, ids: Sequence[str] | None = None) -> li
 
 def category_path(store: GraphStore, cid: str) -> tuple[str, ...]:
     """The category's path of names, root first (following SUBCATEGORY_OF up)."""
-    path: list[str] = []
-    seen: set[str] = set()
-    current: str | None = cid
-    while current is not None and current not in seen:
-        seen.add(current)
-        entity = store.get(current)
-        if entity is None:
-            break
-        path.append(str(entity.properties.get("name", "")))
-        parents = store.neighbours(current, relation=RelationType.SUBCATEGORY_OF, direction="out")
-        current = parents[0][1].id if parents else None
-    return tuple(reversed(path))
+    up = _walk_up(store, cid, set())
+    return tuple(reversed([str(entity.properties.get("name", "")) for entity, _ in up]))
 
 
 def search_ids(store: GraphStore, entity_ids: Iterable[str]) -> dict[str, str]:
