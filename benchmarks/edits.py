@@ -35,6 +35,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from reindex_times import commit, dirty  # noqa: E402
 
 from app.api import create_app  # noqa: E402
 from app.auth import KeyStore, Role  # noqa: E402
@@ -226,15 +229,6 @@ def neo4j_run(uri: str, catalogue: Path, bulk: Path, args: argparse.Namespace) -
         store.close()
 
 
-def commit() -> str:
-    import subprocess
-
-    run = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
-    )
-    return run.stdout.strip() or "unknown"
-
-
 def sync_latency(source: Path, n: int, seed: int = 31) -> dict[str, Any]:
     """Time ``engine.sync()`` after each of ``n`` price edits of random products (after 5
     untimed ones), on a temp copy of the built home ``source``."""
@@ -282,7 +276,9 @@ def main() -> None:
     if args.home is not None:
         load = os.getloadavg()[0]
         timed = sync_latency(args.home, args.sync_edits)
-        timed.update(machine=machine(), commit=commit(), load_before=load)
+        timed.update(
+            machine=machine(), commit=commit(), uncommitted_changes=dirty(), load_before=load
+        )
         timed["load_after"] = os.getloadavg()[0]
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(timed, indent=2) + "\n")

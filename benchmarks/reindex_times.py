@@ -56,6 +56,17 @@ def commit() -> str:
     return out.stdout.strip()
 
 
+def dirty() -> bool | None:
+    """Whether the tree the figures came from differs from ``commit`` (None: not a git tree)."""
+    status = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return bool(status.stdout.strip()) if status.returncode == 0 else None
+
+
 def edit(engine: Engine, n: int, seed: int) -> list[str]:
     """Append a sentence to the description of ``n`` products; return their ids."""
     products = sorted(e.id for e in engine.graph.entities(EntityKind.PRODUCT))

@@ -181,7 +181,7 @@ class _Search(Protocol):
 
 
 @contextmanager
-def _searcher(port: int, kind: str) -> Iterator[_Search]:
+def http_searcher(port: int, kind: str) -> Iterator[_Search]:
     """A function sending one ``/search`` on its own kept-alive connection; its status."""
     if kind == "httpx":
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
@@ -222,7 +222,7 @@ def throughput(
 
     def worker(offset: int) -> None:
         mine = []
-        with _searcher(port, client) as search:
+        with http_searcher(port, client) as search:
             for i in range(rounds):
                 q = queries[(offset * 37 + i) % len(queries)]
                 started = time.perf_counter()

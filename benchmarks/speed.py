@@ -47,11 +47,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from reindex_times import commit, machine  # noqa: E402
+from reindex_times import commit, dirty, machine  # noqa: E402
 from search_latency import (  # noqa: E402
     LOAD_CLIENTS,
     WANDS_QUERIES,
-    _searcher,
+    http_searcher,
     load_queries,
     summary,
     throughput,
@@ -65,17 +65,6 @@ GOALS = {
     "no_change_reindex_s": 60.0,
     "full_reindex_s": 600.0,
 }
-
-
-def dirty() -> bool | None:
-    """Whether the tree the figures came from differs from ``commit`` (None: not a git tree)."""
-    status = subprocess.run(
-        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return bool(status.stdout.strip()) if status.returncode == 0 else None
 
 
 def load() -> float:
@@ -284,7 +273,7 @@ def over_http(
     sampler.start()
     settled = _settle(server.pid)
     try:
-        with _searcher(port, LOAD_CLIENTS[0]) as search:
+        with http_searcher(port, LOAD_CLIENTS[0]) as search:
             for q in queries[:40]:  # warm every worker
                 if search(q) != 200:
                     raise RuntimeError(f"/search failed for {q!r}")
