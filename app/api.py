@@ -16,7 +16,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth import HEADER as API_KEY_HEADER
 from app.catalog_api import install_catalog
-from app.connections import RecycleConnections
 from app.engine import Engine
 from app.limits import BodyLimits, BodyTooLarge, LimitBodies
 from app.schemas import KEYED_ERRORS, ErrorOut, HealthOut, ProductOut, SearchOut
@@ -172,8 +171,6 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.engine = engine
     app.state.warmup = None  # set when the app starts (no lifespan: never warming)
     settings = engine.settings
-    if settings.keepalive_requests:
-        app.add_middleware(RecycleConnections, requests=settings.keepalive_requests)
     app.add_middleware(
         LimitBodies,
         limits=BodyLimits(

@@ -44,13 +44,6 @@ class Settings(BaseSettings):
         description="Server worker processes (`kgsearch serve`); 0: one per CPU core this "
         "process may use. Workers share the index files through the page cache.",
     )
-    keepalive_requests: int = Field(
-        default=100,
-        ge=0,
-        le=1_000_000,
-        description="Requests a kept-alive HTTP connection carries before the server closes "
-        "it, so that clients spread across the workers again (`kgsearch serve`); 0: never.",
-    )
     ranker: str | None = Field(default=None, description="Override the index's default ranker.")
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     encoder_runtime: Literal["auto", "onnx", "torch"] = Field(

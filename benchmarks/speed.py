@@ -198,7 +198,7 @@ def _settle(pid: int, *, idle_s: float = 3.0, timeout_s: float = 300.0) -> float
     return round(time.time() - started, 1)
 
 
-def start_server(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def _start(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "KGSEARCH_HOME": str(home), "KGSEARCH_PORT": str(port)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "--quiet", "serve", "--workers", str(workers)],
@@ -260,7 +260,7 @@ def eight_clients(port: int, queries: list[str], *, runs: int) -> dict[str, dict
 def over_http(
     home: Path, queries: list[str], workers: int, port: int, *, runs: int = 3
 ) -> dict[str, Any]:
-    server = start_server(home, port, workers)
+    server = _start(home, port, workers)
     peak = [0]
     stop = threading.Event()
 
