@@ -95,7 +95,10 @@ class Manifest(BaseModel):
 def write_documents(path: Path, docs: list[ProductDocument]) -> None:
     with path.open("w", encoding="utf-8") as handle:
         for doc in docs:
-            handle.write(json.dumps(asdict(doc), ensure_ascii=False) + "\n")
+            raw = asdict(doc)
+            if raw["graph_ids"] is None:  # as the files before the field were: same digest
+                del raw["graph_ids"]
+            handle.write(json.dumps(raw, ensure_ascii=False) + "\n")
 
 
 def read_documents(path: Path) -> list[ProductDocument]:

@@ -48,6 +48,17 @@ class ProductDocument:
     price: float | None = None
     average_rating: float | None = None
     rating_count: int = 0
+    #: Search id -> graph id for this product's brand, categories (every level of the
+    #: path) and attribute values where the two differ: search derives ids from current
+    #: names (:func:`search_ids`), and a rename keeps the graph's id. Empty unless one of
+    #: them was renamed (None); what is written back to the graph (a shopper's
+    #: affinities) is named through it.
+    graph_ids: Mapping[str, str] | None = None
+
+    def graph_id(self, search_id: str) -> str:
+        """The graph's id of one of this product's entities, given the id search knows it
+        by (itself when it was not renamed)."""
+        return search_id if self.graph_ids is None else self.graph_ids.get(search_id, search_id)
 
     @property
     def entity_id(self) -> str:
@@ -62,33 +73,43 @@ def _float(value: JsonValue) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-_Facts = tuple[dict[str, str], dict[str, str], dict[str, dict[str, str]]]
+#: Per product: its brand's graph id, its category's id, and its attribute values' graph
+#: ids by key; then every brand's name and every value's (key, value) met on the way.
+_Facts = tuple[
+    dict[str, str],
+    dict[str, str],
+    dict[str, dict[str, str]],
+    dict[str, str],
+    dict[str, tuple[str, str]],
+]
 
 
-def _scanned_facts(store: GraphStore, products: Sequence[Entity], names: dict[str, str]) -> _Facts:
-    """Brand name, category id and attributes of each of ``products``, from one scan of
-    every brand, attribute value and relation (``names`` holds the categories' names and
-    gets the brands')."""
+def _scanned_facts(
+    store: GraphStore, products: Sequence[Entity], categories: Mapping[str, str]
+) -> _Facts:
+    """Brand, category and attribute values of each of ``products``, from one scan of
+    every brand, attribute value and relation (``categories``: every category's name)."""
     wanted = {p.id for p in products}
     attrs: dict[str, tuple[str, str]] = {}
+    names = dict(categories)
     for e in store.entities(EntityKind.BRAND):
         names[e.id] = _str(e.properties.get("name"))
     for e in store.entities(EntityKind.ATTRIBUTE_VALUE):
         attrs[e.id] = (_str(e.properties.get("key")), _str(e.properties.get("value")))
     brand: dict[str, str] = {}
     category: dict[str, str] = {}
-    features: dict[str, dict[str, str]] = defaultdict(dict)
+    values: dict[str, dict[str, str]] = defaultdict(dict)
     for rel in store.relations():
         if rel.source not in wanted:
             continue
         if rel.type is RelationType.HAS_BRAND:
-            brand[rel.source] = names.get(rel.target, "")
+            brand[rel.source] = rel.target
         elif rel.type is RelationType.IN_CATEGORY:
             category[rel.source] = rel.target
         elif rel.type is RelationType.HAS_ATTRIBUTE and rel.target in attrs:
-            key, value = attrs[rel.target]
-            features[rel.source][key] = value
-    return brand, category, features
+            values[rel.source][attrs[rel.target][0]] = rel.target
+    brand_names = {b: names.get(b, "") for b in set(brand.values())}
+    return brand, category, values, brand_names, attrs
 
 
 def _own_facts(store: GraphStore, products: Sequence[Entity]) -> _Facts:
@@ -97,20 +118,24 @@ def _own_facts(store: GraphStore, products: Sequence[Entity]) -> _Facts:
     relations set one fact (two values of one key) the same one wins."""
     brand: dict[str, str] = {}
     category: dict[str, str] = {}
-    features: dict[str, dict[str, str]] = defaultdict(dict)
+    values: dict[str, dict[str, str]] = defaultdict(dict)
+    names: dict[str, str] = {}
+    attrs: dict[str, tuple[str, str]] = {}
     for p in products:
         for rel, target in store.neighbours(p.id):
             if rel.type is RelationType.HAS_BRAND:
+                brand[p.id] = rel.target
                 named = target.kind in (EntityKind.BRAND, EntityKind.CATEGORY)
-                brand[p.id] = _str(target.properties.get("name")) if named else ""
+                names[rel.target] = _str(target.properties.get("name")) if named else ""
             elif rel.type is RelationType.IN_CATEGORY:
                 category[p.id] = rel.target
             elif (
                 rel.type is RelationType.HAS_ATTRIBUTE and target.kind is EntityKind.ATTRIBUTE_VALUE
             ):
                 key, value = target.properties.get("key"), target.properties.get("value")
-                features[p.id][_str(key)] = _str(value)
-    return brand, category, features
+                attrs[rel.target] = (_str(key), _str(value))
+                values[p.id][_str(key)] = rel.target
+    return brand, category, values, names, attrs
 
 
 def _walk_up(store: GraphStore, cid: str, seen: set[str]) -> list[tuple[Entity, str | None]]:
@@ -167,31 +192,57 @@ def product_documents(store: GraphStore, ids: Sequence[str] | None = None) -> li
     else:
         facts = _scanned_facts(store, products, names)
         parents = {rel.source: rel.target for rel in store.relations(RelationType.SUBCATEGORY_OF)}
-    brand, category, features = facts
+    brand, category, values, brand_names, value_texts = facts
+    # Each entity's search id, derived once from its current name.
+    searched: dict[str, str] = {
+        **{b: brand_id(name) for b, name in brand_names.items() if _kind(b) is EntityKind.BRAND},
+        **{v: attribute_id(key, value) for v, (key, value) in value_texts.items()},
+    }
+    chains: dict[str | None, tuple[str, ...]] = {None: ()}
 
-    def path_of(cid: str | None) -> tuple[str, ...]:
-        path: list[str] = []
-        while cid is not None and len(path) < 16:
-            path.append(names.get(cid, ""))
-            cid = parents.get(cid)
-        return tuple(reversed(path))
+    def chain_of(cid: str | None) -> tuple[str, ...]:
+        """The category's id and its ancestors', root first."""
+        if cid not in chains:
+            up, chain = cid, list[str]()
+            while up is not None and len(chain) < 16:
+                chain.append(up)
+                up = parents.get(up)
+            chains[cid] = tuple(reversed(chain))
+        return chains[cid]
+
+    paths: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def path_of(chain: tuple[str, ...]) -> tuple[str, ...]:
+        """The chain's names; records each level's search id on first sight."""
+        if chain not in paths:
+            path = paths[chain] = tuple(names.get(c, "") for c in chain)
+            for depth, c in enumerate(chain, 1):
+                searched.setdefault(c, category_id(path[:depth]))
+        return paths[chain]
+
+    def renamed(gids: Iterable[str | None]) -> dict[str, str] | None:
+        out = {searched[g]: g for g in gids if g is not None and searched.get(g, g) != g}
+        return out or None
 
     docs = []
     for p in products:
         props = p.properties
         rc = props.get("rating_count")
+        bid = brand.get(p.id)
+        chain = chain_of(category.get(p.id))
         docs.append(
             ProductDocument(
                 product_id=_str(props.get("product_id")),
                 name=_str(props.get("name")),
                 product_class=_str(props.get("product_class")),
-                category_path=path_of(category.get(p.id)),
-                brand=brand.get(p.id),
-                attributes=dict(sorted(features[p.id].items())),
+                category_path=path_of(chain),
+                brand=None if bid is None else brand_names[bid],
+                attributes=dict(sorted((k, value_texts[v][1]) for k, v in values[p.id].items())),
                 description=_str(props.get("description")),
                 price=_float(props.get("price")),
                 average_rating=_float(props.get("average_rating")),
                 rating_count=rc if isinstance(rc, int) else 0,
+                graph_ids=renamed((bid, *chain, *values[p.id].values())),
             )
         )
     return docs

@@ -71,8 +71,9 @@ class ShopperProfile:
     entity linking identifies it (``attr:<key-slug>=<value-slug>``, from
     :func:`kg.schema.attribute_id`). ``entities`` holds the same affinities keyed by graph
     entity id (``brand:``, ``category:<path>``, ``attr:``, and ``product:`` for the engaged
-    products), each kind max-normalised on its own: what the graph store keeps as the
-    user's weighted edges.
+    products; after a rename the graph's id, not the one the new name derives:
+    :attr:`kg.documents.ProductDocument.graph_ids`), each kind max-normalised on its own:
+    what the graph store keeps as the user's weighted edges.
     """
 
     user_id: str
@@ -166,6 +167,9 @@ def build_profile(
     attributes: dict[str, float] = defaultdict(float)
     category_ids: dict[str, float] = defaultdict(float)
     products: dict[str, float] = defaultdict(float)
+    # The graph's ids of what was engaged with, by the ids search knows them by (they
+    # differ after a rename; the graph keeps the affinities under its own).
+    graph_ids: dict[str, str] = {}
     price_weight = price_sum = price_sq = 0.0
     priced: set[str] = set()
     seen: set[str] = set()
@@ -180,11 +184,16 @@ def build_profile(
         products[product_id(doc.product_id)] += weight
         if doc.brand:
             brands[doc.brand] += weight
+            graph_ids[brand_id(doc.brand)] = doc.graph_id(brand_id(doc.brand))
         for depth in range(1, len(doc.category_path) + 1):
             categories[doc.category_path[depth - 1]] += weight
-            category_ids[category_id(doc.category_path[:depth])] += weight
+            cid = category_id(doc.category_path[:depth])
+            category_ids[cid] += weight
+            graph_ids[cid] = doc.graph_id(cid)
         for key, value in doc.attributes.items():
-            attributes[attribute_id(key, value)] += weight
+            aid = attribute_id(key, value)
+            attributes[aid] += weight
+            graph_ids[aid] = doc.graph_id(aid)
         if doc.price is not None and doc.price > 0.0:
             log_price = math.log(doc.price)
             price_weight += weight
@@ -206,9 +215,9 @@ def build_profile(
     brand_affinity = _normalised(brands)
     attribute_affinity = _normalised(attributes)
     entities = {
-        **{brand_id(name): w for name, w in brand_affinity.items()},
-        **_normalised(category_ids),
-        **attribute_affinity,
+        **{graph_ids[brand_id(name)]: w for name, w in brand_affinity.items()},
+        **{graph_ids[c]: w for c, w in _normalised(category_ids).items()},
+        **{graph_ids[a]: w for a, w in attribute_affinity.items()},
         **_normalised(products),
     }
     return ShopperProfile(

@@ -239,3 +239,9 @@ def test_profiles_follow_catalog_edits(tmp_path: Path, encoder: MiniLMEncoder) -
     engine.sync()
     renamed = engine.shopper_profile("U9")
     assert "Birchley" not in renamed.brands and renamed.brands.get("Larchley", 0.0) > 0
+    # The graph's copy of the profile names entities by graph id: the renamed brand keeps
+    # its node (brand:birchley), which the name-derived id (brand:larchley) is not.
+    engine.record_events([event("S1", 10)])
+    assert engine.shopper_profile("U9").events == 3
+    edges = engine.graph.user_profile("U9")
+    assert edges.get(birchley, 0.0) > 0 and brand_id("Larchley") not in edges

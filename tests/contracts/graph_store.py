@@ -425,6 +425,9 @@ class GraphStoreContract:
             BLUE: BLUE,
             "brand:nowhere": "brand:nowhere",
         }
+        from kg.documents import product_documents
+
+        assert all(d.graph_ids is None for d in product_documents(seeded))  # nothing renamed
         renames = (
             EntityWrite(ACME, EntityKind.BRAND, {"name": "Zenith"}),
             EntityWrite(FURN, EntityKind.CATEGORY, {"name": "Home"}),
@@ -447,3 +450,24 @@ class GraphStoreContract:
             category_id(("Home",)): FURN,
             attribute_id("color", "navy"): BLUE,
         }
+        # Documents carry the same map for their own entities (what a shopper's affinities
+        # are written back to the graph under), whichever way they are read.
+        expected = {
+            "Blue sofa": {
+                brand_id("Zenith"): ACME,
+                category_id(("Home",)): FURN,
+                category_id(("Home", "Sofas")): SOFAS,
+                attribute_id("color", "navy"): BLUE,
+            },
+            "Red sofa": {
+                brand_id("Zenith"): ACME,
+                category_id(("Home",)): FURN,
+                category_id(("Home", "Sofas")): SOFAS,
+            },
+        }
+        scanned = {d.name: d.graph_ids for d in product_documents(seeded)}
+        few = {d.name: d.graph_ids for d in product_documents(seeded, ["P1", "P2"])}
+        assert scanned == few == expected
+        blue = next(d for d in product_documents(seeded) if d.name == "Blue sofa")
+        assert blue.graph_id(brand_id("Zenith")) == ACME
+        assert blue.graph_id(brand_id("Acme")) == brand_id("Acme")  # not one of its renames
