@@ -50,9 +50,9 @@ class ProductDocument:
     rating_count: int = 0
     #: Search id -> graph id for this product's brand, categories (every level of the
     #: path) and attribute values where the two differ: search derives ids from current
-    #: names (:func:`search_ids`), and a rename keeps the graph's id. Empty unless one of
-    #: them was renamed (None); what is written back to the graph (a shopper's
-    #: affinities) is named through it.
+    #: names (:func:`search_ids`), and a rename keeps the graph's id. None when none of
+    #: them was renamed. What is written back to the graph (a shopper's affinities) is
+    #: named through it.
     graph_ids: Mapping[str, str] | None = None
 
     def graph_id(self, search_id: str) -> str:
@@ -230,12 +230,13 @@ def product_documents(store: GraphStore, ids: Sequence[str] | None = None) -> li
         rc = props.get("rating_count")
         bid = brand.get(p.id)
         chain = chain_of(category.get(p.id))
+        path = path_of(chain)  # before renamed(): it records the chain's search ids
         docs.append(
             ProductDocument(
                 product_id=_str(props.get("product_id")),
                 name=_str(props.get("name")),
                 product_class=_str(props.get("product_class")),
-                category_path=path_of(chain),
+                category_path=path,
                 brand=None if bid is None else brand_names[bid],
                 attributes=dict(sorted((k, value_texts[v][1]) for k, v in values[p.id].items())),
                 description=_str(props.get("description")),
