@@ -13,10 +13,12 @@ Prints a JSON report and writes it to benchmarks/results/search-<size>.json.
 from __future__ import annotations
 
 import argparse
+import collections
 import http.client
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -201,6 +203,38 @@ def http_searcher(port: int, kind: str) -> Iterator[_Search]:
         yield search
     finally:
         conn.close()
+
+
+@contextmanager
+def connection_split(port: int, *, clients: int = 8) -> Iterator[collections.Counter[int]]:
+    """While the block runs, twice a second: how many of the ``clients`` connections to
+    ``port`` the busiest server process holds (``ss -tnp``; samples taken between a close
+    and a reconnect, with fewer than ``clients - 2`` connections seen, are skipped). The
+    counter maps that number to how many samples saw it: {4: 30} is an even split of 8
+    over 2 workers throughout, {6: 30} a 6/2 split."""
+    seen: collections.Counter[int] = collections.Counter()
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            listed = subprocess.run(
+                ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            held = collections.Counter(re.findall(r"pid=(\d+)", listed))
+            if sum(held.values()) >= clients - 2:
+                seen[max(held.values())] += 1
+            stop.wait(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        sampler.join()
 
 
 def throughput(

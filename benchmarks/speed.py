@@ -51,6 +51,7 @@ from reindex_times import commit, dirty, machine  # noqa: E402
 from search_latency import (  # noqa: E402
     LOAD_CLIENTS,
     WANDS_QUERIES,
+    connection_split,
     http_searcher,
     load_queries,
     summary,
@@ -228,13 +229,15 @@ def eight_clients(port: int, queries: list[str], *, runs: int) -> dict[str, dict
     the runs' summed wall time, percentiles over every request) and each run's own. One
     run is not enough: the kernel hands each new connection to whichever worker accepts
     first, so one run's 8 kept-alive connections may sit 6 on one worker and 2 on the
-    other, and its QPS and p99 move with that split."""
+    other, and its QPS and p99 move with that split. Each run records the split it had
+    (``busiest_worker_connections``, :func:`search_latency.connection_split`)."""
     each: dict[str, list[dict[str, Any]]] = {kind: [] for kind in LOAD_CLIENTS}
     for _ in range(runs):
         for kind in LOAD_CLIENTS:  # alternated, so both see the same machine
-            each[kind].append(
-                throughput(port, queries, clients=8, rounds=40, keep_times=True, client=kind)
-            )
+            with connection_split(port) as split:
+                run = throughput(port, queries, clients=8, rounds=40, keep_times=True, client=kind)
+            run["busiest_worker_connections"] = dict(sorted(split.items()))
+            each[kind].append(run)
     out = {}
     for kind, done in each.items():
         times = [t for run in done for t in run.pop("times_ms")]
@@ -251,7 +254,11 @@ def eight_clients(port: int, queries: list[str], *, runs: int) -> dict[str, dict
             ),
             **summary(times),
             "each_run": [
-                {k: run[k] for k in ("qps", "p50_ms", "p99_ms", "errors")} for run in done
+                {
+                    k: run[k]
+                    for k in ("qps", "p50_ms", "p99_ms", "errors", "busiest_worker_connections")
+                }
+                for run in done
             ],
         }
     return out
