@@ -184,7 +184,8 @@ def build_profile(
         products[product_id(doc.product_id)] += weight
         if doc.brand:
             brands[doc.brand] += weight
-            graph_ids[brand_id(doc.brand)] = doc.graph_id(brand_id(doc.brand))
+            bid = brand_id(doc.brand)
+            graph_ids[bid] = doc.graph_id(bid)
         for depth in range(1, len(doc.category_path) + 1):
             categories[doc.category_path[depth - 1]] += weight
             cid = category_id(doc.category_path[:depth])
