@@ -138,7 +138,7 @@ class ElasticsearchBackend:
         products' vectors from it (``ingest.vector_reuse``)."""
         if not isinstance(vectors, ElasticsearchVectorIndex) or vectors.local is None:
             raise TypeError("the elasticsearch backend saves a local copy of its vectors")
-        vectors.local.save(where / LOCAL_VECTORS)
+        vectors.local.save(where / LOCAL_VECTORS, shortlist=False)  # Elasticsearch finds the top
         started = time.perf_counter()
         segments = self.admin.merge(version)
         log.info(

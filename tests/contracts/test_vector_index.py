@@ -198,3 +198,117 @@ class TestElasticsearchVectorIndexWithLocalCopy(VectorIndexContract):
             ElasticsearchVectorIndex(
                 url=es_url, index="kgtest-nowhere", dim=8, local=NumpyVectorIndex(dim=4)
             )
+
+
+def _units(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def shortlisted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shortlist from 10 rows, of max(3, k) rows, on a projection as wide as the vectors
+    (4-d): lossless, so a shortlisted search must give exactly what the exact scan gives."""
+    monkeypatch.setattr(vector_module, "SHORTLIST_FROM", 10)
+    monkeypatch.setattr(vector_module, "SHORTLIST_ROWS", 3)
+    monkeypatch.setattr(vector_module, "SHORTLIST_FACTOR", 1)
+    monkeypatch.setattr(vector_module, "SHORTLIST_DIMS", 4)
+    monkeypatch.setattr(vector_module, "BLOCK_ROWS", 4)
+
+
+@pytest.mark.usefixtures("shortlisted")
+def test_a_shortlisted_index_follows_every_edit(tmp_path: Path) -> None:
+    """Saved from 10 rows, the index searches a shortlist found on the projection; random
+    upserts (changed and new ids) and deletes must keep each row's projection beside its
+    vector, or the shortlist misses the row the exact scan ranks first."""
+    rng = np.random.default_rng(11)
+    start = _units(rng, 30, 4)
+    truth = {f"p{i}": v for i, v in enumerate(start)}
+    index = NumpyVectorIndex(dim=4)
+    index.upsert(list(truth), start)
+    index.save(tmp_path / "v")
+    assert (tmp_path / "v" / vector_module.COARSE).exists()
+    index = NumpyVectorIndex.load(tmp_path / "v")
+    used: list[int] = []
+    for step in range(40):
+        if step % 5 == 4:
+            gone = list(rng.choice(sorted(truth), size=3, replace=False))
+            index.delete(gone)
+            for pid in gone:
+                del truth[pid]
+        else:
+            pids = [f"p{int(i)}" for i in rng.integers(0, 45, size=int(rng.integers(1, 5)))]
+            vectors = _units(rng, len(pids), 4)
+            index.upsert(pids, vectors)
+            truth.update(zip(pids, vectors, strict=True))
+        assert index.shortlisted  # edits keep the shortlist
+        for query in _units(rng, 5, 4):
+            expected = sorted(truth, key=lambda p: -float(truth[p] @ query))[:3]
+            got = index.search(query, k=3)
+            assert [p for p, _ in got] == expected
+            assert [s for _, s in got] == pytest.approx(
+                [float(truth[p] @ query) for p in expected], abs=1e-5
+            )
+        used.append(len(index._data.coarse))
+    assert max(used) > 1  # the rows spanned several blocks
+
+
+def test_a_narrow_shortlist_finds_the_nearest_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A projection onto 8 of 32 dimensions, of vectors whose variance mostly lies in 8
+    directions (as a text encoder's does, unevenly over its dimensions): each stored
+    vector, as a query, finds itself first, with its exact cosine, and most of its exact
+    top 10."""
+    monkeypatch.setattr(vector_module, "SHORTLIST_FROM", 1_000)
+    monkeypatch.setattr(vector_module, "SHORTLIST_ROWS", 100)
+    monkeypatch.setattr(vector_module, "SHORTLIST_DIMS", 8)
+    rng = np.random.default_rng(5)
+    mixing = np.linalg.qr(rng.normal(size=(32, 8)))[0].T  # 8 orthonormal directions
+    latent = rng.normal(size=(3_000, 8)) * np.linspace(1.0, 0.4, 8)
+    vectors = latent @ mixing + 0.03 * rng.normal(size=(3_000, 32))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    ids = [f"p{i}" for i in range(len(vectors))]
+    index = NumpyVectorIndex(dim=32)
+    index.upsert(ids, vectors)
+    index.save(tmp_path / "v")
+    loaded = NumpyVectorIndex.load(tmp_path / "v")
+    assert loaded.shortlisted
+    overlap = []
+    for row in rng.choice(len(vectors), size=50, replace=False):
+        query = vectors[row]
+        exact = np.argsort(-(vectors @ query))[:10]
+        got = loaded.search(query, k=10)
+        assert got[0][0] == ids[row] and got[0][1] == pytest.approx(1.0, abs=1e-5)
+        overlap.append(len({ids[i] for i in exact} & {p for p, _ in got}) / 10)
+    assert np.mean(overlap) >= 0.9
+    far = ids[int(np.argmin(vectors @ vectors[0]))]  # a filter searches exactly
+    assert loaded.search(vectors[0], k=1, allowed=frozenset({far}))[0][0] == far
+
+
+@pytest.mark.usefixtures("shortlisted")
+def test_a_small_or_unshortlisted_save_leaves_no_projection(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    index = NumpyVectorIndex(dim=4)
+    index.upsert([f"p{i}" for i in range(12)], _units(rng, 12, 4))
+    index.save(tmp_path / "v")
+    assert (tmp_path / "v" / vector_module.PROJECTION).exists()
+    index.save(tmp_path / "v", shortlist=False)  # Elasticsearch's local copy
+    assert not (tmp_path / "v" / vector_module.COARSE).exists()
+    assert not (tmp_path / "v" / vector_module.PROJECTION).exists()
+    small = NumpyVectorIndex(dim=4)
+    small.upsert(["a"], _units(rng, 1, 4))
+    small.save(tmp_path / "s")
+    assert not (tmp_path / "s" / vector_module.COARSE).exists()
+    assert not NumpyVectorIndex.load(tmp_path / "s").shortlisted
+
+
+@pytest.mark.usefixtures("shortlisted")
+def test_load_refuses_a_projection_of_other_rows(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    index = NumpyVectorIndex(dim=4)
+    index.upsert([f"p{i}" for i in range(12)], _units(rng, 12, 4))
+    index.save(tmp_path / "v")
+    np.save(tmp_path / "v" / vector_module.COARSE, np.zeros((11, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match="reindex"):
+        NumpyVectorIndex.load(tmp_path / "v")

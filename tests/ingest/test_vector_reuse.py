@@ -183,3 +183,45 @@ def test_reindex_encodes_only_what_changed(tmp_path: Path, onnx_encoder: OnnxMin
     assert [[h.product_id for h in service.search(q, k=10).hits] for q in queries] == hits
     assert any(set(h) & {"P000003", "P000017"} for h in hits)
     engine.close()
+
+
+def test_a_large_build_searches_a_shortlist_that_follows_edits(
+    tmp_path: Path, onnx_encoder: OnnxMiniLMEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the shortlist's threshold lowered to 20 rows, a reindex of 40 products saves
+    the projection in the version and the service searches through it, ranking as the
+    exact scan does (40 vectors span at most 40 directions, all of which the projection
+    keeps). An edit synced into the live version projects the product's new vector on
+    the same projection: every row's projection is its vector's."""
+    import search.vector as vector_module
+
+    monkeypatch.setattr(vector_module, "SHORTLIST_FROM", 20)
+    monkeypatch.setattr(vector_module, "SHORTLIST_ROWS", 2)
+    monkeypatch.setattr(vector_module, "SHORTLIST_FACTOR", 1)  # k rows of 40
+    rows = (TINY / "product.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "p.csv").write_text("".join(rows[:41]), encoding="utf-8")  # 40 products
+    engine = Engine(Settings(home=tmp_path / "home", recall_k=10), encoder=onnx_encoder)
+    engine.import_catalogue(tmp_path / "p.csv")
+    engine.reindex()
+    assert (engine.versions.live_path() / "vectors" / vector_module.COARSE).exists()
+    service, _ = engine.service()
+    vectors = service.vectors
+    assert isinstance(vectors, NumpyVectorIndex) and vectors.shortlisted
+
+    saved = vectors._data
+    exact = vectors.exact()
+    for query in ["oak dresser", "deluxe edition", "wall decor silver", "velvet sofa"]:
+        vector = service.encoder.encode([query])[0]
+        got, want = vectors.search(vector, k=10), exact.search(vector, k=10)
+        assert [p for p, _ in got] == [p for p, _ in want]
+        assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=1e-6)
+
+    rename(engine, ["P000003", "P000017"])
+    assert engine.sync() == 2
+    data = vectors._data
+    assert data.projection is not None and data is not saved
+    rows = range(vectors.count())
+    assert np.allclose(
+        data.take(rows, coarse=True), data.projection.rows(data.take(rows)), atol=1e-5
+    )
+    engine.close()
