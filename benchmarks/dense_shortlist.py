@@ -34,8 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from edits import machine  # noqa: E402
-from reindex_times import commit, dirty  # noqa: E402
+from reindex_times import commit, dirty, machine  # noqa: E402
 
 from app.engine import Engine  # noqa: E402
 from app.settings import Settings  # noqa: E402
