@@ -66,6 +66,12 @@ SHORTLIST_FROM = 20_000
 SHORTLIST_DIMS = 128
 SHORTLIST_ROWS = 2_000
 SHORTLIST_FACTOR = 10
+#: A filter that allows fewer than 1 in this many rows is searched by looking its ids up
+#: and scoring only their rows (sorted, so that equal scores keep one order whatever the
+#: set's iteration order); a wider one by scanning every row and masking the rest. At 50k,
+#: random filters, one thread: 500 ids 4.96 -> 0.14 ms, 5,000 5.97 -> 1.17 ms, but
+#: 12,000 6.93 -> 9.21 ms, hence 1 in 10.
+FILTER_GATHER_SHARE = 10
 #: Rows the principal components are fitted on (a seeded sample, so a rebuild of the same
 #: vectors gives the same projection).
 _FIT_ROWS = 20_000
@@ -367,6 +373,16 @@ class NumpyVectorIndex:
             return [
                 (ids[i], s) for i, s in zip(rows[top].tolist(), sims[top].tolist(), strict=True)
             ]
+        if allowed is not None and len(allowed) * FILTER_GATHER_SHARE < len(ids):
+            # A narrow filter: look its ids up and score only their rows.
+            row = data.row
+            rows = np.sort(np.array([row[p] for p in allowed if p in row], dtype=np.int64))
+            if not len(rows):
+                return []
+            sims = data.dots(rows, query)
+            top = _best(sims, k)
+            pairs = zip(rows[top].tolist(), sims[top].tolist(), strict=True)
+            return [(ids[i], s) for i, s in pairs]
         sims = data.dot(query)
         if allowed is not None:
             mask = np.fromiter((pid in allowed for pid in ids), dtype=bool, count=len(ids))

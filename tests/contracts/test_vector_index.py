@@ -312,3 +312,26 @@ def test_load_refuses_a_projection_of_other_rows(tmp_path: Path) -> None:
     np.save(tmp_path / "v" / vector_module.COARSE, np.zeros((11, 4), dtype=np.float32))
     with pytest.raises(ValueError, match="reindex"):
         NumpyVectorIndex.load(tmp_path / "v")
+
+
+@pytest.mark.parametrize("size", [0, 3, 12, 150])
+def test_a_filtered_search_is_exact_however_narrow(size: int) -> None:
+    """A filter of under a tenth of the rows is scored row by row (its ids looked up), a
+    wider one by masking a full scan: both give the exact top k of the allowed rows, in
+    order, and ids the index does not hold are ignored."""
+    rng = np.random.default_rng(size)
+    vectors = _units(rng, 200, 8)
+    ids = [f"p{i:03d}" for i in range(200)]
+    index = NumpyVectorIndex(dim=8)
+    index.upsert(ids, vectors)
+    allowed = frozenset([*rng.choice(ids, size=size, replace=False).tolist(), "not-indexed"])
+    query = _units(rng, 1, 8)[0]
+    expected = sorted(
+        (p for p in allowed if p != "not-indexed"),
+        key=lambda p: -float(vectors[ids.index(p)] @ query),
+    )
+    got = index.search(query, k=10, allowed=allowed)
+    assert [p for p, _ in got] == expected[:10]
+    assert [s for _, s in got] == pytest.approx(
+        [float(vectors[ids.index(p)] @ query) for p in expected[:10]], abs=1e-5
+    )
