@@ -62,6 +62,9 @@ class Filters:
         )
 
 
+Sorted = tuple[np.ndarray, np.ndarray]  # values ascending, and the ids in that order
+
+
 #: A range filter (price, rating) over at most this many documents left by the other
 #: filters tests each of them; over more, or alone, it reads the sorted values.
 TEST_EACH_BELOW = 2_000
@@ -76,8 +79,9 @@ class FilterIndex:
         self._docs: dict[str, ProductDocument] = {}
         self._postings: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         #: Per numeric field, its values sorted and the ids in that order; built by the first
-        #: range filter on the field after a change (:meth:`_in_range`).
-        self._sorted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        #: range filter on the field (:meth:`_in_range`), kept sorted through
+        #: :meth:`updated`, dropped by an in-place :meth:`update`.
+        self._sorted: dict[str, Sorted] = {}
         self.update(documents, ())
 
     @staticmethod
@@ -122,6 +126,15 @@ class FilterIndex:
             for value in values:
                 inner[value] = set(inner.get(value, ()))
         new.update(upserts, deletes)
+        # The sorted values stay sorted: the edited ids leave, their new values go in.
+        gone = {*deletes, *(d.product_id for d in upserts)}
+        latest = {d.product_id: d for d in upserts}  # a repeated id: the last wins
+        for name, ordered in self._sorted.items():
+            new._sorted[name] = _resorted(
+                ordered,
+                [(v, pid) for pid in gone if (v := _value(self._docs.get(pid), name)) is not None],
+                sorted((v, pid) for pid, d in latest.items() if (v := _value(d, name)) is not None),
+            )
         return new
 
     @property
@@ -176,7 +189,7 @@ class FilterIndex:
         if ordered is None:
             pids = list(self._docs)
             raw = np.fromiter(
-                (np.nan if (v := getattr(self._docs[p], name)) is None else v for p in pids),
+                (np.nan if (v := _value(self._docs[p], name)) is None else v for p in pids),
                 dtype=np.float64,
                 count=len(pids),
             )
@@ -188,3 +201,29 @@ class FilterIndex:
         start = 0 if low is None else int(np.searchsorted(values, low, side="left"))
         end = len(ids) if high is None else int(np.searchsorted(values, high, side="right"))
         return set(ids[start:end])
+
+
+def _value(doc: ProductDocument | None, name: str) -> float | None:
+    """``doc``'s ``price`` or ``average_rating``; None when unknown (or NaN)."""
+    value = None if doc is None else getattr(doc, name)
+    return None if value is None or value != value else float(value)
+
+
+def _resorted(
+    ordered: Sorted, leaving: Sequence[tuple[float, str]], arriving: Sequence[tuple[float, str]]
+) -> Sorted:
+    """``ordered`` without the ``leaving`` (value, id) pairs and with the ``arriving`` ones
+    (sorted by value) in place: an edit costs a copy of the arrays, not a new sort."""
+    values, ids = ordered
+    drop = []
+    for value, pid in leaving:
+        start = int(np.searchsorted(values, value, side="left"))
+        end = int(np.searchsorted(values, value, side="right"))
+        drop.append(start + list(ids[start:end]).index(pid))
+    values, ids = np.delete(values, drop), np.delete(ids, drop)
+    if arriving:
+        new_values = np.array([v for v, _ in arriving], dtype=np.float64)
+        at = np.searchsorted(values, new_values, side="right")
+        values = np.insert(values, at, new_values)
+        ids = np.insert(ids, at, np.array([p for _, p in arriving], dtype=object))
+    return values, ids
