@@ -286,18 +286,24 @@ def test_a_narrow_shortlist_finds_the_nearest_rows(
     assert loaded.search(vectors[0], k=1, allowed=frozenset({far}))[0][0] == far
 
 
+def _saved_12(path: Path, seed: int) -> NumpyVectorIndex:
+    """12 random unit vectors of 4-d, saved to ``path`` (with the ``shortlisted`` fixture's
+    threshold of 10, with their projection)."""
+    index = NumpyVectorIndex(dim=4)
+    index.upsert([f"p{i}" for i in range(12)], _units(np.random.default_rng(seed), 12, 4))
+    index.save(path)
+    return index
+
+
 @pytest.mark.usefixtures("shortlisted")
 def test_a_small_or_unshortlisted_save_leaves_no_projection(tmp_path: Path) -> None:
-    rng = np.random.default_rng(2)
-    index = NumpyVectorIndex(dim=4)
-    index.upsert([f"p{i}" for i in range(12)], _units(rng, 12, 4))
-    index.save(tmp_path / "v")
+    index = _saved_12(tmp_path / "v", seed=2)
     assert (tmp_path / "v" / vector_module.PROJECTION).exists()
     index.save(tmp_path / "v", shortlist=False)  # Elasticsearch's local copy
     assert not (tmp_path / "v" / vector_module.COARSE).exists()
     assert not (tmp_path / "v" / vector_module.PROJECTION).exists()
     small = NumpyVectorIndex(dim=4)
-    small.upsert(["a"], _units(rng, 1, 4))
+    small.upsert(["a"], _units(np.random.default_rng(2), 1, 4))
     small.save(tmp_path / "s")
     assert not (tmp_path / "s" / vector_module.COARSE).exists()
     assert not NumpyVectorIndex.load(tmp_path / "s").shortlisted
@@ -305,10 +311,7 @@ def test_a_small_or_unshortlisted_save_leaves_no_projection(tmp_path: Path) -> N
 
 @pytest.mark.usefixtures("shortlisted")
 def test_load_refuses_a_projection_of_other_rows(tmp_path: Path) -> None:
-    rng = np.random.default_rng(3)
-    index = NumpyVectorIndex(dim=4)
-    index.upsert([f"p{i}" for i in range(12)], _units(rng, 12, 4))
-    index.save(tmp_path / "v")
+    _saved_12(tmp_path / "v", seed=3)
     np.save(tmp_path / "v" / vector_module.COARSE, np.zeros((11, 4), dtype=np.float32))
     with pytest.raises(ValueError, match="reindex"):
         NumpyVectorIndex.load(tmp_path / "v")
