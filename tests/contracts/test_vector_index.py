@@ -242,13 +242,16 @@ def test_a_shortlisted_index_follows_every_edit(tmp_path: Path) -> None:
             index.upsert(pids, vectors)
             truth.update(zip(pids, vectors, strict=True))
         assert index.shortlisted  # edits keep the shortlist
+        half = frozenset(rng.choice(sorted(truth), size=len(truth) // 2, replace=False).tolist())
         for query in _units(rng, 5, 4):
-            expected = sorted(truth, key=lambda p: -float(truth[p] @ query))[:3]
-            got = index.search(query, k=3)
-            assert [p for p, _ in got] == expected
-            assert [s for _, s in got] == pytest.approx(
-                [float(truth[p] @ query) for p in expected], abs=1e-5
-            )
+            for allowed in (None, half):  # a filter of half the rows is a wide one
+                pool = truth if allowed is None else allowed
+                expected = sorted(pool, key=lambda p: -float(truth[p] @ query))[:3]
+                got = index.search(query, k=3, allowed=allowed)
+                assert [p for p, _ in got] == expected
+                assert [s for _, s in got] == pytest.approx(
+                    [float(truth[p] @ query) for p in expected], abs=1e-5
+                )
         used.append(len(index._data.coarse))
     assert max(used) > 1  # the rows spanned several blocks
 
@@ -282,8 +285,12 @@ def test_a_narrow_shortlist_finds_the_nearest_rows(
         assert got[0][0] == ids[row] and got[0][1] == pytest.approx(1.0, abs=1e-5)
         overlap.append(len({ids[i] for i in exact} & {p for p, _ in got}) / 10)
     assert np.mean(overlap) >= 0.9
-    far = ids[int(np.argmin(vectors @ vectors[0]))]  # a filter searches exactly
+    far = ids[int(np.argmin(vectors @ vectors[0]))]  # a narrow filter searches exactly
     assert loaded.search(vectors[0], k=1, allowed=frozenset({far}))[0][0] == far
+    even = frozenset(ids[::2])  # a wide filter goes through the shortlist, over-fetched
+    for row in rng.choice(range(0, len(vectors), 2), size=20, replace=False):
+        got = loaded.search(vectors[row], k=10, allowed=even)
+        assert got[0][0] == ids[row] and len(got) == 10 and {p for p, _ in got} <= even
 
 
 def _saved_12(path: Path, seed: int) -> NumpyVectorIndex:
