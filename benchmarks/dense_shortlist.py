@@ -8,7 +8,10 @@ what that changes, with the real queries (WANDS, 480) encoded by the home's enco
    and of the exact top 10 the shortlist finds, and p50 / p99 of each way, interleaved
    round by round;
 2. the whole search (``SearchService.search(query, k=10)``, the home's default ranker):
-   how many first pages are identical, and p50 / p99 of each way, interleaved.
+   how many first pages are identical, and p50 / p99 of each way, interleaved;
+3. the dense source under three wide filters of the home's own catalogue (its largest
+   top-level category, price at most the median, rating at least 4): the same share of
+   the exact filtered top k found, and p50 / p99 of each way.
 
 A home whose live version has no projection saved (built before it existed, or smaller
 than the threshold) gets one fitted in memory; nothing in the home is written.
@@ -39,6 +42,7 @@ from reindex_times import commit, dirty, machine  # noqa: E402
 from app.engine import Engine  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from ingest.formats import read_queries  # noqa: E402
+from search.filters import Filters  # noqa: E402
 from search.vector import NumpyVectorIndex  # noqa: E402
 
 WANDS_QUERIES = Path("/work/shared/data/wands/query.csv")
@@ -120,6 +124,44 @@ def main() -> None:
         {"exact": dense(False), "shortlist": dense(True)}, len(queries), args.rounds
     )
 
+    documents = list(service.documents.values())
+    top_category = max(
+        {d.category_path[0] for d in documents if d.category_path},
+        key=lambda c: sum(1 for d in documents if d.category_path[:1] == (c,)),
+    )
+    prices = sorted(d.price for d in documents if d.price is not None)
+    wide = {
+        f"category {top_category}": Filters(category=frozenset({top_category})),
+        f"price <= {prices[len(prices) // 2]:g}": Filters(price_max=prices[len(prices) // 2]),
+        "rating >= 4": Filters(rating_min=4.0),
+    }
+    filtered: dict[str, Any] = {}
+    for label, spec in wide.items():
+        allowed = service.filters.allowed(spec)
+        found = []
+        for vector in encoded:
+            use(True)
+            got = {p for p, _ in vectors.search(vector, k=k, allowed=allowed)}
+            use(False)
+            want = {p for p, _ in vectors.search(vector, k=k, allowed=allowed)}
+            found.append(len(got & want) / max(1, len(want)))
+
+        def narrowed(shortlist: bool, allowed: frozenset[str] = allowed) -> Callable[[int], object]:
+            def call(i: int) -> object:
+                use(shortlist)
+                return vectors.search(encoded[i], k=k, allowed=allowed)
+
+            return call
+
+        filtered[label] = {
+            "allowed": len(allowed),
+            "recall@k_vs_exact": round(statistics.mean(found), 4),
+            "min_recall@k": round(min(found), 3),
+            **interleaved(
+                {"exact": narrowed(False), "shortlist": narrowed(True)}, len(queries), args.rounds
+            ),
+        }
+
     for query in queries[:50]:  # warm-up
         service.search(query, k=10)
     same = 0
@@ -156,6 +198,7 @@ def main() -> None:
             **dense_times,
         },
         "search": {"identical_first_pages": same, **search_times},
+        "dense_filtered": filtered,
         "rounds": args.rounds,
         "machine": machine(),
         "load_before": round(load, 2),
