@@ -207,6 +207,15 @@ class _Rows:
             out[mine] = self.blocks[b][offset] @ vector
         return out
 
+    def best_of(
+        self, rows: npt.NDArray[np.int64], vector: Vector, k: int
+    ) -> list[tuple[str, float]]:
+        """The ``k`` of the given rows (ascending, so equal scores keep row order) with the
+        largest exact dot product with ``vector``: (id, score), best first."""
+        sims = self.dots(rows, vector)
+        top = _best(sims, k)
+        return list(zip([self.ids[i] for i in rows[top].tolist()], sims[top].tolist(), strict=True))
+
 
 def _best(sims: Vector, k: int) -> Any:
     """Positions of the ``k`` largest finite values of ``sims``, best first."""
@@ -371,12 +380,7 @@ class NumpyVectorIndex:
             # A narrow filter: look its ids up and score only their rows.
             row = data.row
             rows = np.sort(np.array([row[p] for p in allowed if p in row], dtype=np.int64))
-            if not len(rows):
-                return []
-            sims = data.dots(rows, query)
-            top = _best(sims, k)
-            pairs = zip(rows[top].tolist(), sims[top].tolist(), strict=True)
-            return [(ids[i], s) for i, s in pairs]
+            return data.best_of(rows, query, k) if len(rows) else []
         if data.projection is not None:
             short = max(SHORTLIST_ROWS, SHORTLIST_FACTOR * k)
             if allowed is not None:  # a wide filter: over-fetch by the share it allows
@@ -388,10 +392,7 @@ class NumpyVectorIndex:
                     keep = [ids[r] in allowed for r in rows.tolist()]
                     rows = rows[np.array(keep, dtype=bool)]
                 if allowed is None or len(rows) >= k:  # else too few passed: scan them all
-                    sims = data.dots(rows, query)
-                    top = _best(sims, k)
-                    pairs = zip(rows[top].tolist(), sims[top].tolist(), strict=True)
-                    return [(ids[i], s) for i, s in pairs]
+                    return data.best_of(rows, query, k)
         sims = data.dot(query)
         if allowed is not None:
             mask = np.fromiter((pid in allowed for pid in ids), dtype=bool, count=len(ids))
