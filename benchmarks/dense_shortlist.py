@@ -27,7 +27,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,23 +38,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from reindex_times import commit, dirty, machine  # noqa: E402
+from search_latency import WANDS_QUERIES, load_queries, summary  # noqa: E402
 
 from app.engine import Engine  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from ingest.formats import read_queries  # noqa: E402
 from search.filters import Filters  # noqa: E402
 from search.vector import NumpyVectorIndex  # noqa: E402
-
-WANDS_QUERIES = Path("/work/shared/data/wands/query.csv")
-
-
-def percentiles(ms: Sequence[float]) -> dict[str, float]:
-    ordered = sorted(ms)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 3)
-
-    return {"p50_ms": at(0.5), "p99_ms": at(0.99), "n": len(ordered)}
 
 
 def interleaved(
@@ -72,7 +61,7 @@ def interleaved(
                 started = time.perf_counter()
                 call(i)
                 times[name].append((time.perf_counter() - started) * 1000)
-    return {name: percentiles(ms) for name, ms in times.items()}
+    return {name: summary(ms) for name, ms in times.items()}
 
 
 def main() -> None:
@@ -88,7 +77,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     engine = Engine(Settings(home=args.home))
     service, manifest = engine.service()
-    vectors = service.sources.vectors
+    vectors = service.vectors
     if not isinstance(vectors, NumpyVectorIndex):
         raise SystemExit(f"{args.home}: the dense source is {type(vectors).__name__}, not embedded")
     saved = vectors.shortlisted
@@ -96,33 +85,40 @@ def main() -> None:
         started = time.perf_counter()
         vectors.fit_shortlist()
         print(f"projection fitted in memory in {time.perf_counter() - started:.1f} s")
-    shortlisted, exact = vectors._data, vectors.exact()._data
-    queries = [q.query for q in read_queries(args.queries).records]
+    short_rows, all_rows = vectors._data, vectors.exact()._data
+    queries = load_queries(args.queries)
     encoded = np.asarray(service.encoder.encode(queries), dtype=np.float32)
     k = service.recall_k
 
     def use(shortlist: bool) -> None:
-        vectors._data = shortlisted if shortlist else exact
+        vectors._data = short_rows if shortlist else all_rows
 
-    recall, top10 = [], []
-    for vector in encoded:
-        use(True)
-        got = [p for p, _ in vectors.search(vector, k=k)]
-        use(False)
-        want = [p for p, _ in vectors.search(vector, k=k)]
-        recall.append(len(set(got) & set(want)) / len(want))
-        top10.append(len(set(got[:10]) & set(want[:10])) / 10)
-
-    def dense(shortlist: bool) -> Callable[[int], object]:
-        def call(i: int) -> object:
+    def dense(
+        shortlist: bool, allowed: frozenset[str] | None = None
+    ) -> Callable[[int], list[tuple[str, float]]]:
+        def call(i: int) -> list[tuple[str, float]]:
             use(shortlist)
-            return vectors.search(encoded[i], k=k)
+            return vectors.search(encoded[i], k=k, allowed=allowed)
 
         return call
 
-    dense_times = interleaved(
-        {"exact": dense(False), "shortlist": dense(True)}, len(queries), args.rounds
-    )
+    def compared(allowed: frozenset[str] | None = None) -> dict[str, Any]:
+        """What the shortlist finds of the exact top k (and top 10), then both timed."""
+        found, top10 = [], []
+        shortlisted, scanned = dense(True, allowed), dense(False, allowed)
+        for i in range(len(queries)):
+            got = [p for p, _ in shortlisted(i)]
+            want = [p for p, _ in scanned(i)]
+            found.append(len(set(got) & set(want)) / max(1, len(want)))
+            top10.append(len(set(got[:10]) & set(want[:10])) / max(1, len(want[:10])))
+        return {
+            "recall@k_vs_exact": round(statistics.mean(found), 4),
+            "min_recall@k": round(min(found), 3),
+            "top10_vs_exact": round(statistics.mean(top10), 4),
+            **interleaved({"exact": scanned, "shortlist": shortlisted}, len(queries), args.rounds),
+        }
+
+    unfiltered = compared()
 
     documents = list(service.documents.values())
     top_category = max(
@@ -138,29 +134,7 @@ def main() -> None:
     filtered: dict[str, Any] = {}
     for label, spec in wide.items():
         allowed = service.filters.allowed(spec)
-        found = []
-        for vector in encoded:
-            use(True)
-            got = {p for p, _ in vectors.search(vector, k=k, allowed=allowed)}
-            use(False)
-            want = {p for p, _ in vectors.search(vector, k=k, allowed=allowed)}
-            found.append(len(got & want) / max(1, len(want)))
-
-        def narrowed(shortlist: bool, allowed: frozenset[str] = allowed) -> Callable[[int], object]:
-            def call(i: int) -> object:
-                use(shortlist)
-                return vectors.search(encoded[i], k=k, allowed=allowed)
-
-            return call
-
-        filtered[label] = {
-            "allowed": len(allowed),
-            "recall@k_vs_exact": round(statistics.mean(found), 4),
-            "min_recall@k": round(min(found), 3),
-            **interleaved(
-                {"exact": narrowed(False), "shortlist": narrowed(True)}, len(queries), args.rounds
-            ),
-        }
+        filtered[label] = {"allowed": len(allowed), **compared(allowed)}
 
     for query in queries[:50]:  # warm-up
         service.search(query, k=10)
@@ -191,12 +165,7 @@ def main() -> None:
         "projection": "saved with the version" if saved else "fitted in memory for this run",
         "queries": len(queries),
         "recall_k": k,
-        "dense": {
-            "recall@k_vs_exact": round(statistics.mean(recall), 4),
-            "min_recall@k": round(min(recall), 3),
-            "top10_vs_exact": round(statistics.mean(top10), 4),
-            **dense_times,
-        },
+        "dense": unfiltered,
         "search": {"identical_first_pages": same, **search_times},
         "dense_filtered": filtered,
         "rounds": args.rounds,
