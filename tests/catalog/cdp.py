@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -128,6 +129,7 @@ class Browser:
             [executable, *FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its helpers share a group that close() can end
         )
         self._ids = itertools.count(1)
         self.timeout = timeout
@@ -236,4 +238,12 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait(timeout=10)
-        shutil.rmtree(self._profile, ignore_errors=True)
+        # Chromium's helper processes can outlive it and write into the profile after it
+        # was removed, which left a kgsearch-chromium-* folder in /tmp now and then.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        for _ in range(20):
+            shutil.rmtree(self._profile, ignore_errors=True)
+            if not self._profile.exists():
+                break
+            time.sleep(0.1)
