@@ -43,7 +43,7 @@ from ingest.rankers import collect_runs
 from kg.documents import ProductDocument
 from ranker.evaluation import JudgedQuery, evaluate
 from ranker.metrics import ndcg_at_k
-from search.encoder import MiniLMEncoder, _default_model_dir, product_text
+from search.encoder import MiniLMEncoder, _default_model_dir, mean_pooled, product_text
 
 #: Attribute keys whose values say nothing a shopper searches for.
 SKIP_KEYS = frozenset({"countryoforigin", "warrantylength", "assemblyrequired"})
@@ -113,10 +113,7 @@ def fine_tune(
         tokens = tokenizer(
             texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
         )
-        hidden = model(**tokens).last_hidden_state
-        mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return mean_pooled(model(**tokens).last_hidden_state, tokens["attention_mask"])
 
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
     labels = torch.arange(batch)

@@ -21,7 +21,14 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from kg.documents import ProductDocument
 
-__all__ = ["Encoder", "IdentifiedEncoder", "MiniLMEncoder", "model_key", "product_text"]
+__all__ = [
+    "Encoder",
+    "IdentifiedEncoder",
+    "MiniLMEncoder",
+    "mean_pooled",
+    "model_key",
+    "product_text",
+]
 
 Vectors = npt.NDArray[np.float32]
 
@@ -107,6 +114,17 @@ def _file_digest(path: Path, size: int, mtime_ns: int) -> bytes:
     del size, mtime_ns  # part of the cache key only
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").digest()
+
+
+def mean_pooled(hidden: Any, attention_mask: Any) -> Any:
+    """The sentence vector of torch hidden states: their mean over the attention mask,
+    L2-normalised (how all-MiniLM-L6-v2 was trained to be read). Keeps the autograd graph,
+    so fine-tuning pools exactly as encoding does."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
 
 _MODELS_LOCK = threading.Lock()
@@ -198,10 +216,7 @@ class MiniLMEncoder:
                     max_length=self._max_length,
                     return_tensors="pt",
                 ).to(device)
-                hidden = model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                pooled = mean_pooled(model(**batch).last_hidden_state, batch["attention_mask"])
                 out[idx] = pooled.float().cpu().numpy()
                 if progress is not None:
                     progress(min(start + batch_size, len(order)), len(order))
