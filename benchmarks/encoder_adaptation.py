@@ -152,10 +152,10 @@ def dense_alone(
     return {k: round(float(np.mean(v)), 4) for k, v in sorted(by_kind.items())}
 
 
-def rankers_on_valid(home: Path, model_dir: Path | None) -> dict[str, Any]:
-    """Reindex ``home`` with the model in ``model_dir`` (the packaged one when None),
-    retraining every ranker, and score them on the valid split."""
-    engine = Engine(Settings(home=home), encoder=MiniLMEncoder(model_dir=model_dir))
+def rankers_on_valid(home: Path, encoder: MiniLMEncoder) -> dict[str, Any]:
+    """Reindex ``home`` with ``encoder``, retraining every ranker, and score them on the
+    valid split."""
+    engine = Engine(Settings(home=home), encoder=encoder)
     start = time.perf_counter()
     manifest = engine.reindex(retrain=True)
     seconds = time.perf_counter() - start
@@ -228,7 +228,8 @@ def main() -> None:
             for name, model_dir in (("packaged", None), ("adapted", args.model_out)):
                 copy = Path(tmp) / name
                 shutil.copytree(args.home, copy, symlinks=True)
-                report[f"rankers_{name}"] = rankers_on_valid(copy, model_dir)
+                encoder = MiniLMEncoder(model_dir=model_dir)
+                report[f"rankers_{name}"] = rankers_on_valid(copy, encoder)
                 shutil.rmtree(copy)
     report["load_average"] = [round(x, 2) for x in os.getloadavg()]
     text = json.dumps(report, indent=2)
