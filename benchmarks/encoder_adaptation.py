@@ -174,6 +174,41 @@ def rankers_on_valid(home: Path, encoder: MiniLMEncoder) -> dict[str, Any]:
     }
 
 
+def train_and_valid(
+    home: Path,
+) -> tuple[str, list[ProductDocument], list[JudgedQuery]]:
+    """The live index version of ``home``, its products in id order, and its judged train
+    and valid queries (never test)."""
+    engine = Engine(Settings(home=home))
+    service, manifest = engine.service()
+    docs = sorted(service.documents.values(), key=lambda d: d.product_id)
+    queries = [q for q in engine.judged() if q.split in ("train", "valid") and q.grades]
+    engine.close()
+    return manifest.version, docs, queries
+
+
+def rankers_on_copies(home: Path, encoders: dict[str, MiniLMEncoder]) -> dict[str, Any]:
+    """:func:`rankers_on_valid` for each encoder, each on its own copy of ``home`` (the
+    home itself is not touched), keyed ``rankers_<name>``."""
+    reports: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="kgsearch-encoder-") as tmp:
+        for name, encoder in encoders.items():
+            copy = Path(tmp) / name
+            shutil.copytree(home, copy, symlinks=True)
+            reports[f"rankers_{name}"] = rankers_on_valid(copy, encoder)
+            shutil.rmtree(copy)
+    return reports
+
+
+def finish(report: dict[str, Any], out: Path | None) -> None:
+    """Add the load average, print the report and write it to ``out`` when given."""
+    report["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    text = json.dumps(report, indent=2)
+    print(text)
+    if out:
+        out.write_text(text + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -196,14 +231,10 @@ def main() -> None:
     if unknown := set(kinds) - set(QUERY_KINDS):
         parser.error(f"unknown --kinds {sorted(unknown)}; choose from {', '.join(QUERY_KINDS)}")
 
-    engine = Engine(Settings(home=args.home))
-    service, manifest = engine.service()
-    docs = sorted(service.documents.values(), key=lambda d: d.product_id)
-    queries = [q for q in engine.judged() if q.split in ("train", "valid") and q.grades]
-    engine.close()
+    version, docs, queries = train_and_valid(args.home)
     report: dict[str, Any] = {
         "home": str(args.home),
-        "index": manifest.version,
+        "index": version,
         "products": len(docs),
         "queries_train_valid": len(queries),
         "settings": {k: getattr(args, k) for k in ("steps", "batch", "lr", "seed", "kinds")},
@@ -224,18 +255,9 @@ def main() -> None:
     }
     print(json.dumps(report["dense_alone"]), flush=True)
     if args.reindex:
-        with tempfile.TemporaryDirectory(prefix="kgsearch-adapt-") as tmp:
-            for name, model_dir in (("packaged", None), ("adapted", args.model_out)):
-                copy = Path(tmp) / name
-                shutil.copytree(args.home, copy, symlinks=True)
-                encoder = MiniLMEncoder(model_dir=model_dir)
-                report[f"rankers_{name}"] = rankers_on_valid(copy, encoder)
-                shutil.rmtree(copy)
-    report["load_average"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+        encoders = {"packaged": MiniLMEncoder(), "adapted": MiniLMEncoder(model_dir=args.model_out)}
+        report |= rankers_on_copies(args.home, encoders)
+    finish(report, args.out)
 
 
 if __name__ == "__main__":

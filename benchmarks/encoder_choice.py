@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,11 +34,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from encoder_adaptation import dense_alone, rankers_on_valid  # noqa: E402
+from encoder_adaptation import (  # noqa: E402
+    dense_alone,
+    finish,
+    rankers_on_copies,
+    train_and_valid,
+)
 from reindex_times import commit, dirty, machine  # noqa: E402
 
-from app.engine import Engine  # noqa: E402
-from app.settings import Settings  # noqa: E402
 from search.encoder import MiniLMEncoder  # noqa: E402
 
 
@@ -101,17 +101,13 @@ def main() -> None:
             "candidate": LocalSentenceEncoder(args.model_dir, name),
         }
 
-    engine = Engine(Settings(home=args.home))
-    service, manifest = engine.service()
-    docs = sorted(service.documents.values(), key=lambda d: d.product_id)
-    queries = [q for q in engine.judged() if q.split in ("train", "valid") and q.grades]
-    engine.close()
+    version, docs, queries = train_and_valid(args.home)
     report: dict[str, Any] = {
         "machine": machine(),
         "commit": commit(),
         "dirty": dirty(),
         "home": str(args.home),
-        "index": manifest.version,
+        "index": version,
         "products": len(docs),
         "queries_train_valid": len(queries),
         "candidate": name,
@@ -121,17 +117,8 @@ def main() -> None:
     report["query_encode_torch"] = query_latency(encoders(), [q.text for q in queries], args.rounds)
     print(json.dumps(report["query_encode_torch"]), flush=True)
     if args.reindex:
-        with tempfile.TemporaryDirectory(prefix="kgsearch-encoder-") as tmp:
-            for key, encoder in encoders().items():
-                copy = Path(tmp) / key
-                shutil.copytree(args.home, copy, symlinks=True)
-                report[f"rankers_{key}"] = rankers_on_valid(copy, encoder)
-                shutil.rmtree(copy)
-    report["load_average"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+        report |= rankers_on_copies(args.home, encoders())
+    finish(report, args.out)
 
 
 if __name__ == "__main__":
