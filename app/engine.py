@@ -175,10 +175,16 @@ class Engine:
     def _make_encoder(self) -> Encoder:
         """MiniLM on the runtime the settings ask for. ``auto``: ONNX Runtime when the
         device is the CPU and its model loads (exported into the model cache the first
-        time, which imports torch once), else transformers; ``onnx`` fails loudly."""
+        time, which imports torch once), else transformers; ``onnx`` fails loudly. A model
+        folder in the settings (``encoder_model_dir``) runs on transformers."""
         from search.encoder import MiniLMEncoder
 
         runtime = self.settings.encoder_runtime
+        if (model_dir := self.settings.encoder_model_dir) is not None:
+            try:
+                return MiniLMEncoder(model_dir=model_dir.expanduser(), device=self.settings.device)
+            except ValueError as exc:
+                raise ValueError(f"KGSEARCH_ENCODER_MODEL_DIR: {exc}") from None
         if runtime == "torch" or (runtime == "auto" and self.settings.device != "cpu"):
             return MiniLMEncoder(device=self.settings.device)  # loads on first encode
         try:

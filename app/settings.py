@@ -54,6 +54,15 @@ class Settings(BaseSettings):
             "onnxruntime loads the exported model, else torch."
         ),
     )
+    encoder_model_dir: Path | None = Field(
+        default=None,
+        description=(
+            "A local folder holding another mean-pooled sentence model (e.g. "
+            "all-mpnet-base-v2) to run instead of the packaged all-MiniLM-L6-v2, on the "
+            "torch runtime; its name and width come from its files. An index built with "
+            "one model is not served with another: run `kgsearch reindex` after changing it."
+        ),
+    )
     encoder_threads: int = Field(
         default=1,
         ge=1,
@@ -119,6 +128,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"KGSEARCH_ENCODER_RUNTIME=onnx runs on the CPU only; with KGSEARCH_DEVICE="
                 f"{self.device} use KGSEARCH_ENCODER_RUNTIME=torch (or auto)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _model_dir_runs_on_torch(self) -> Settings:
+        if self.encoder_model_dir is not None and self.encoder_runtime == "onnx":
+            raise ValueError(
+                "KGSEARCH_ENCODER_MODEL_DIR runs on the torch runtime; the ONNX runtime runs "
+                "the packaged MiniLM only: use KGSEARCH_ENCODER_RUNTIME=torch (or auto)"
             )
         return self
 

@@ -42,18 +42,7 @@ from encoder_adaptation import (  # noqa: E402
 )
 from reindex_times import commit, dirty, machine  # noqa: E402
 
-from search.encoder import MiniLMEncoder  # noqa: E402
-
-
-class LocalSentenceEncoder(MiniLMEncoder):
-    """A mean-pooled, L2-normalised sentence model from a local directory: MiniLM's
-    pooling and runtime, with the name and width the model's own config gives."""
-
-    def __init__(self, model_dir: Path, name: str) -> None:
-        super().__init__(model_dir=model_dir)
-        config = json.loads((model_dir / "config.json").read_text())
-        self.name = name
-        self.dim = int(config["hidden_size"])
+from search.encoder import MiniLMEncoder, sentence_model_shape  # noqa: E402
 
 
 def query_latency(
@@ -91,15 +80,14 @@ def main() -> None:
     parser.add_argument("--reindex", action="store_true", help="also report the rankers")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    if not (args.model_dir / "config.json").is_file():
-        parser.error(f"no config.json in {args.model_dir}: give a transformers model folder")
+    try:
+        sentence_model_shape(args.model_dir)
+    except ValueError as exc:
+        parser.error(str(exc))
     name = args.name or args.model_dir.name
 
     def encoders() -> dict[str, MiniLMEncoder]:
-        return {
-            "packaged": MiniLMEncoder(),
-            "candidate": LocalSentenceEncoder(args.model_dir, name),
-        }
+        return {"packaged": MiniLMEncoder(), "candidate": MiniLMEncoder(model_dir=args.model_dir)}
 
     version, docs, queries = train_and_valid(args.home)
     report: dict[str, Any] = {

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import hashlib
 import importlib.metadata
+import json
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
     "mean_pooled",
     "model_key",
     "product_text",
+    "sentence_model_shape",
 ]
 
 Vectors = npt.NDArray[np.float32]
@@ -127,6 +129,54 @@ def mean_pooled(hidden: Any, attention_mask: Any) -> Any:
     return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
 
+#: The sentence-transformers modules :class:`MiniLMEncoder` runs: the transformer, mean
+#: pooling and the L2 norm. A model with any other (a dense projection, say) would give
+#: other vectors than it was trained to, so it is refused.
+_RUNNABLE_MODULES = frozenset(
+    {
+        "sentence_transformers.models.Transformer",
+        "sentence_transformers.models.Pooling",
+        "sentence_transformers.models.Normalize",
+    }
+)
+
+
+def sentence_model_shape(model_dir: Path) -> tuple[str, int]:
+    """The name and width of the sentence model in ``model_dir``: its folder's name with
+    :func:`model_key` (so that an index built with other weights is never served with
+    these), and the transformer's ``hidden_size``. Raises ``ValueError`` for a folder that
+    is not a mean-pooled transformer model, saying what is wrong with it."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text())
+    except FileNotFoundError:
+        raise ValueError(
+            f"no config.json in {model_dir}: give the folder of a transformers model "
+            "(the one holding config.json, tokenizer.json and the weights)"
+        ) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{model_dir / 'config.json'} cannot be read: {exc}") from None
+    dim = config.get("hidden_size") if isinstance(config, dict) else None
+    if not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"{model_dir / 'config.json'} names no hidden_size")
+    with contextlib.suppress(FileNotFoundError):
+        modules = json.loads((model_dir / "modules.json").read_text())
+        others = sorted({m.get("type", "?") for m in modules} - _RUNNABLE_MODULES)
+        if others:
+            raise ValueError(
+                f"{model_dir} is a sentence-transformers model with {', '.join(others)}; "
+                "only a transformer with mean pooling (and L2 norm) can be run here"
+            )
+    with contextlib.suppress(FileNotFoundError):
+        pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
+        modes = sorted(k for k, v in pooling.items() if k.startswith("pooling_mode_") and v)
+        if modes != ["pooling_mode_mean_tokens"]:
+            raise ValueError(
+                f"{model_dir} pools with {', '.join(modes) or 'nothing'}; only mean pooling "
+                "(pooling_mode_mean_tokens) can be run here"
+            )
+    return f"{model_dir.name}@{model_key(model_dir)}", dim
+
+
 _MODELS_LOCK = threading.Lock()
 
 
@@ -155,8 +205,10 @@ def _load_model(model_dir: Path | None, device: str) -> tuple[Any, Any, Any]:
 class MiniLMEncoder:
     """all-MiniLM-L6-v2 (384-d): mean pooling over the attention mask, then L2 norm.
 
-    The model loads lazily on first use; ``device`` is ``"cpu"``, ``"cuda"`` or
-    ``"auto"`` (CUDA when present)."""
+    ``model_dir`` runs another mean-pooled sentence model from a local folder instead
+    (checked by :func:`sentence_model_shape`, which gives its name and width). The model
+    loads lazily on first use; ``device`` is ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA
+    when present)."""
 
     name = "all-MiniLM-L6-v2"
     dim = 384
@@ -168,6 +220,8 @@ class MiniLMEncoder:
             raise ValueError("max_length must be between 8 and 512 tokens")
         if device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"device must be cpu, cuda or auto, not {device!r}")
+        if model_dir is not None:
+            self.name, self.dim = sentence_model_shape(model_dir)
         self._model_dir = model_dir
         self._device_name = device
         self._max_length = max_length
