@@ -86,7 +86,7 @@ def _failure(exc: Exception) -> tuple[str, int] | None:
     from pydantic import ValidationError
 
     from ingest.formats import CatalogueError
-    from ingest.versions import NoIndexError
+    from ingest.versions import BuildCheckError, NoIndexError
     from kg.store import BackendUnavailable, GraphError
     from search.filters import UnknownFilter
     from search.service import InvalidQuery
@@ -97,7 +97,7 @@ def _failure(exc: Exception) -> tuple[str, int] | None:
         return f"invalid settings: {exc}", 2
     if isinstance(exc, FileNotFoundError):
         return str(exc), 2
-    if isinstance(exc, NoIndexError | BackendUnavailable):
+    if isinstance(exc, NoIndexError | BackendUnavailable | BuildCheckError):
         return str(exc), 1
     if isinstance(exc, ValueError):
         return str(exc), 2

@@ -141,33 +141,44 @@ _RUNNABLE_MODULES = frozenset(
 )
 
 
+def _read_json(path: Path) -> Any:
+    """A model folder's JSON file; None when it is absent, ``ValueError`` when unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} cannot be read: {exc}") from None
+
+
 def sentence_model_shape(model_dir: Path) -> tuple[str, int]:
     """The name and width of the sentence model in ``model_dir``: its folder's name with
     :func:`model_key` (so that an index built with other weights is never served with
     these), and the transformer's ``hidden_size``. Raises ``ValueError`` for a folder that
     is not a mean-pooled transformer model, saying what is wrong with it."""
-    try:
-        config = json.loads((model_dir / "config.json").read_text())
-    except FileNotFoundError:
+    config = _read_json(model_dir / "config.json")
+    if config is None:
         raise ValueError(
             f"no config.json in {model_dir}: give the folder of a transformers model "
             "(the one holding config.json, tokenizer.json and the weights)"
-        ) from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{model_dir / 'config.json'} cannot be read: {exc}") from None
+        )
     dim = config.get("hidden_size") if isinstance(config, dict) else None
     if not isinstance(dim, int) or dim < 1:
         raise ValueError(f"{model_dir / 'config.json'} names no hidden_size")
-    with contextlib.suppress(FileNotFoundError):
-        modules = json.loads((model_dir / "modules.json").read_text())
-        others = sorted({m.get("type", "?") for m in modules} - _RUNNABLE_MODULES)
+    modules = _read_json(model_dir / "modules.json")
+    if modules is not None:
+        if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+            raise ValueError(f"{model_dir / 'modules.json'} is not a list of modules")
+        others = sorted({str(m.get("type", "?")) for m in modules} - _RUNNABLE_MODULES)
         if others:
             raise ValueError(
                 f"{model_dir} is a sentence-transformers model with {', '.join(others)}; "
                 "only a transformer with mean pooling (and L2 norm) can be run here"
             )
-    with contextlib.suppress(FileNotFoundError):
-        pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
+    pooling = _read_json(model_dir / "1_Pooling" / "config.json")
+    if pooling is not None:
+        if not isinstance(pooling, dict):
+            raise ValueError(f"{model_dir / '1_Pooling' / 'config.json'} is not an object")
         modes = sorted(k for k, v in pooling.items() if k.startswith("pooling_mode_") and v)
         if modes != ["pooling_mode_mean_tokens"]:
             raise ValueError(

@@ -85,6 +85,9 @@ def test_other_weights_in_the_same_folder_give_another_name(
 def test_a_folder_without_a_model_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"no config\.json"):
         MiniLMEncoder(model_dir=tmp_path)
+    (tmp_path / "config.json").write_text('{"model_type": "bert"')
+    with pytest.raises(ValueError, match=r"config\.json cannot be read"):
+        MiniLMEncoder(model_dir=tmp_path)
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(ValueError, match="hidden_size"):
         MiniLMEncoder(model_dir=tmp_path)
@@ -107,6 +110,9 @@ def test_a_model_that_does_not_mean_pool_is_refused(tiny_model: Path, tmp_path: 
     ]
     (projected / "modules.json").write_text(json.dumps(modules))
     with pytest.raises(ValueError, match=r"sentence_transformers\.models\.Dense"):
+        MiniLMEncoder(model_dir=projected)
+    (projected / "modules.json").write_text('{"0": "Transformer"}')
+    with pytest.raises(ValueError, match="not a list of modules"):
         MiniLMEncoder(model_dir=projected)
 
 
@@ -159,3 +165,14 @@ def test_the_cli_names_a_bad_model_folder(
     assert result.exit_code == 2
     assert "KGSEARCH_ENCODER_MODEL_DIR" in result.stderr
     assert "no config.json" in result.stderr
+
+
+def test_the_cli_says_to_reindex_when_the_model_changed(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KGSEARCH_ENCODER_RUNTIME", "torch")  # the packaged MiniLM
+    result = CliRunner().invoke(app, ["--home", str(home), "--quiet", "search", "sofa"])
+    assert result.exit_code == 1, result.output
+    assert "was built with tiny-bert@" in result.stderr
+    assert "run `kgsearch reindex`" in result.stderr
+    assert "Traceback" not in result.output
