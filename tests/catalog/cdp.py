@@ -242,6 +242,12 @@ class Browser:
         # was removed, which left a kgsearch-chromium-* folder in /tmp now and then.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, signal.SIGKILL)
+        # Its singleton socket lives in a folder of its own in the temp dir, linked from
+        # the profile, which an ended Chromium leaves behind (org.chromium.Chromium.*).
+        with contextlib.suppress(OSError):
+            socket_dir = (self._profile / "SingletonSocket").readlink().parent
+            if socket_dir.name.startswith("org.chromium.Chromium."):
+                shutil.rmtree(socket_dir, ignore_errors=True)
         for _ in range(20):
             shutil.rmtree(self._profile, ignore_errors=True)
             if not self._profile.exists():
